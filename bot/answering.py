@@ -1,0 +1,153 @@
+"""The answering pipeline, free of any UI: question in, cited answer (or abstention) out.
+
+retrieve (embed, hybrid search, rerank) -> confidence gate -> LLM with numbered sources, or an
+extractive answer when no LLM is configured. Every answer carries its per-stage timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from bot.llm import ChatLLM, Delta, NumberedSource, Turn, build_messages, renumber_citations
+from bot.retrieval import Candidate, Retriever
+
+log = logging.getLogger(__name__)
+Mode = Literal["llm", "extractive", "abstained"]
+EXTRACT_WORDS = 70
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    title: str
+    heading: str
+    source: str  # path relative to the indexed folder (or the page URL for web sources)
+    url: str
+    score: float
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    mode: Mode
+    citations: list[Citation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    best_score: float | None = None
+
+    @property
+    def abstained(self) -> bool:
+        return self.mode == "abstained"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "citations": [asdict(c) for c in self.citations],
+            "timings": {stage: round(s, 4) for stage, s in self.timings.items()},
+        }
+
+
+def _citation(n: int, candidate: Candidate) -> Citation:
+    hit = candidate.hit
+    return Citation(n, hit.title, hit.heading, hit.path, hit.url, round(candidate.score, 4))
+
+
+def trim_passage(text: str, words: int = EXTRACT_WORDS) -> str:
+    """The opening of a section, cut at a sentence end when one is near; code fences dropped."""
+    prose = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
+    tokens = prose.split()
+    if len(tokens) <= words:
+        return " ".join(tokens)
+    cut = " ".join(tokens[:words])
+    end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
+    return cut[: end + 1] if end > len(cut) // 2 else cut + " …"
+
+
+def _where(candidate: Candidate) -> str:
+    return " › ".join(p for p in (candidate.hit.title, candidate.hit.heading) if p)
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: ChatLLM | None,
+        *,
+        top_k: int = 5,
+        threshold: float = 0.15,
+        extract_count: int = 3,
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.top_k = top_k
+        self.threshold = threshold
+        self.extract_count = extract_count
+
+    def answer(
+        self, question: str, history: Sequence[Turn] = (), on_delta: Delta | None = None
+    ) -> Answer:
+        """Raises LLMError when the model fails: callers decide what the user sees."""
+        retrieval = self.retriever.retrieve(question, self.top_k)
+        timings = dict(retrieval.timings)
+        best = retrieval.best_rerank_score
+        candidates = retrieval.candidates
+        if not candidates:
+            return Answer(
+                question,
+                "I couldn't find anything about this in the indexed documentation.",
+                "abstained",
+                timings=timings,
+            )
+        if best is not None and best < self.threshold:
+            return self._abstain(question, candidates, best, timings)
+        if self.llm is None:
+            return self._extractive(question, candidates, best, timings)
+
+        sources = [
+            NumberedSource(i, c.hit.title, c.hit.heading, c.hit.url, c.hit.text)
+            for i, c in enumerate(candidates, start=1)
+        ]
+        started = time.perf_counter()
+        raw = self.llm.complete(build_messages(question, sources, history), on_delta)
+        timings["generate"] = time.perf_counter() - started
+        text, cited = renumber_citations(raw, len(sources))
+        citations = [_citation(k, candidates[n - 1]) for k, n in enumerate(cited, start=1)]
+        return Answer(question, text.strip(), "llm", citations, timings, best)
+
+    def _abstain(
+        self, question: str, candidates: list[Candidate], best: float, timings: dict[str, float]
+    ) -> Answer:
+        closest = candidates[: self.extract_count]
+        lines = [
+            "The documentation doesn't seem to cover this (the best match scored "
+            f"{best:.2f}, below the {self.threshold:.2f} confidence threshold). "
+            "The closest sections are:"
+        ]
+        lines += [f"[{i}] {_where(c)}" for i, c in enumerate(closest, start=1)]
+        citations = [_citation(i, c) for i, c in enumerate(closest, start=1)]
+        return Answer(question, "\n".join(lines), "abstained", citations, timings, best)
+
+    def _extractive(
+        self,
+        question: str,
+        candidates: list[Candidate],
+        best: float | None,
+        timings: dict[str, float],
+    ) -> Answer:
+        chosen = candidates[: self.extract_count]
+        lines = [
+            "No LLM is configured (set OPENAI_API_KEY), so here are the passages that best "
+            "match your question:",
+            "",
+        ]
+        for i, candidate in enumerate(chosen, start=1):
+            lines.append(f"[{i}] **{_where(candidate)}**: {trim_passage(candidate.hit.text)}")
+        citations = [_citation(i, c) for i, c in enumerate(chosen, start=1)]
+        return Answer(question, "\n".join(lines), "extractive", citations, timings, best)

@@ -1,0 +1,256 @@
+"""`docsbot`: index documentation, ask it questions, measure retrieval, run the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bot.answering import Answer
+from bot.evaluation import EvalFileError, evaluate, load_questions
+from bot.llm import LLMError
+from bot.services import make_answerer, make_indexer, make_retriever, open_core
+from config.settings import Settings, SettingsError, SourceSpec, load_settings
+from indexer.hardware import ModelUnavailable
+from indexer.store import IndexMismatch, IndexMissing
+
+out = Console()
+err = Console(stderr=True)
+app = typer.Typer(
+    help=(
+        "docsbot answers questions about your documentation, with citations.\n\n"
+        "Typical use: set DOCSBOT_SOURCES to your docs folder, run `docsbot index`, then "
+        '`docsbot ask "How do I ...?"`. Settings come from DOCSBOT_* environment variables, '
+        "a .env file or docsbot.toml; `docsbot config` shows what is in effect."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+USER_ERRORS = (SettingsError, ModelUnavailable, IndexMismatch, IndexMissing, EvalFileError)
+
+
+def setup_logging(level: str) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # pymilvus logs every failed RPC with a traceback, including ones Milvus Lite answers with
+    # "not implemented" and pymilvus then works around; docsbot reports real failures itself.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    ] = None,
+) -> None:
+    overrides: dict[str, Any] = {"log_level": log_level} if log_level else {}
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level)
+    ctx.obj = settings
+
+
+class RichIndexProgress:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def embedding_started(self, total_chunks: int) -> None:
+        self.task = self.progress.add_task("Embedding chunks", total=total_chunks)
+
+    def embedded(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+
+def run_index(settings: Settings, *, rebuild: bool, as_json: bool) -> dict[str, object]:
+    if not settings.sources:
+        raise SettingsError(
+            "Nothing to index: set DOCSBOT_SOURCES to a docs folder or URL, e.g. "
+            "DOCSBOT_SOURCES=./docs or DOCSBOT_SOURCES='./docs=https://example.com/docs/'."
+        )
+    core = open_core(settings)
+    try:
+        indexer = make_indexer(core)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
+            report = indexer.run(rebuild=rebuild, progress=RichIndexProgress(bar))
+    finally:
+        core.close()
+    if as_json:
+        out.print_json(json.dumps(report.as_json()))
+    else:
+        out.print(f"[bold green]Indexed:[/] {report.summary()}")
+        for failure in report.failed_sources:
+            err.print(f"[yellow]source failed:[/] {failure}")
+    return report.as_json()
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the index and embed everything again")
+    ] = False,
+) -> None:
+    """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing."""
+    report = run_index(settings_of(ctx), rebuild=rebuild, as_json=as_json)
+    if report["failed_sources"]:
+        raise typer.Exit(1)
+
+
+def print_answer(answer: Answer) -> None:
+    out.print(Markdown(answer.text))
+    if answer.citations:
+        out.print("\n[bold]Sources[/]")
+        for c in answer.citations:
+            where = " › ".join(p for p in (c.title, c.heading) if p)
+            out.print(f"  [{c.n}] {where}  [dim]{c.url}  (score {c.score:.3f})[/]")
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
+    out.print(f"[dim]{answer.mode}; {stages}[/]")
+
+
+def ask_and_print(settings: Settings, question: str, as_json: bool, **answerer_args: Any) -> int:
+    core = open_core(settings)
+    try:
+        answerer = make_answerer(core, **answerer_args)
+        try:
+            if as_json or answerer.llm is None or not out.is_terminal:
+                answer = answerer.answer(question)
+            else:
+                streamed: list[str] = []
+                with Live(console=out, refresh_per_second=8, transient=True) as live:
+
+                    def show(delta: str) -> None:
+                        streamed.append(delta)
+                        live.update(Markdown("".join(streamed)))
+
+                    answer = answerer.answer(question, on_delta=show)
+        except LLMError as error:
+            logging.getLogger(__name__).error("LLM call failed: %s", error)
+            err.print(
+                "[red]Sorry, the language model could not be reached, so there is no answer.[/] "
+                "Check OPENAI_BASE_URL / OPENAI_API_KEY and try again."
+            )
+            return 1
+    finally:
+        core.close()
+    if as_json:
+        out.print_json(json.dumps(answer.as_json()))
+    else:
+        print_answer(answer)
+    return 0
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question, in quotes")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON")] = False,
+) -> None:
+    """Answer one question from the index, citing the sections used."""
+    raise typer.Exit(ask_and_print(settings_of(ctx), question, as_json))
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    questions: Annotated[Path, typer.Argument(help='JSONL: {"q": ..., "sources": [...]}')],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+) -> None:
+    """Measure recall@1/3/5/10 and MRR@10 for dense, BM25, hybrid and hybrid+rerank."""
+    from bot.reranker import build_reranker
+
+    settings = settings_of(ctx)
+    items = load_questions(questions)
+    core = open_core(settings)
+    try:
+        retriever = make_retriever(core, build_reranker(settings))
+        with Progress(console=err, disable=as_json, transient=True) as bar:
+            task = bar.add_task("Evaluating", total=len(items))
+            results = evaluate(retriever, items, lambda: bar.advance(task))
+    finally:
+        core.close()
+    if as_json:
+        out.print_json(json.dumps(results))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Retrieval on {len(items)} questions ({questions.name})")
+    table.add_column("mode")
+    metrics = list(next(iter(results.values())))
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for mode, values in results.items():
+        table.add_row(mode, *(f"{values[m]:.3f}" for m in metrics))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    docs: Annotated[Path, typer.Option(help="Folder to index")] = Path("docs"),
+    question: Annotated[str, typer.Option(help="What to ask once indexed")] = (
+        "How do I use PostgreSQL instead of SQLite?"
+    ),
+) -> None:
+    """Index the given folder into ./data/demo and answer one question (works offline)."""
+    from bot.demo import demo_settings
+
+    settings, notice = demo_settings(settings_of(ctx), docs)
+    if notice:
+        err.print(f"[yellow]{notice}[/]")
+    run_index(settings, rebuild=False, as_json=False)
+    out.print(f"\n[bold]Q:[/] {question}\n")
+    raise typer.Exit(ask_and_print(settings, question, as_json=False))
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Show the settings in effect (secrets masked) and where the index lives."""
+    settings = settings_of(ctx)
+    for name, value in settings.model_dump().items():
+        if name == "sources":
+            value = [SourceSpec.model_validate(s).location for s in value] or "(none)"
+        out.print(f"{name:22} {value}")
+
+
+def main() -> None:
+    try:
+        app()
+    except USER_ERRORS as error:
+        err.print(f"[red]error:[/] {error}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Qwen3-Reranker: a causal LM judging "does this document answer the query?" yes / no.
+
+Same inputs and the same score as the published recipe (prefix/suffix chat template,
+`<Instruct>/<Query>/<Document>`, left padding, p(yes) from the yes/no logits), but computed
+without waste: the recipe materialises batch x length x 151,669 vocabulary logits to read two
+columns at the last position; here the transformer body runs once, and only the two lm_head
+rows (no, yes) are applied to the last hidden state. Pairs are sorted by length and batched,
+so short documents are not padded to the longest one, and bf16 is used where the hardware
+has it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+import torch
+
+from config.settings import Settings
+from indexer.hardware import ensure_loadable, pick_device, pick_dtype
+
+log = logging.getLogger(__name__)
+
+PREFIX = (
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
+    'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
+    "<|im_start|>user\n"
+)
+SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+
+def format_pair(instruction: str, query: str, document: str) -> str:
+    return f"<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {document}"
+
+
+class Reranker(Protocol):
+    name: str
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        """p(relevant) in [0, 1] for each document, in input order."""
+        ...
+
+
+class Qwen3Reranker:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        instruction: str,
+        max_length: int = 8192,
+        batch_size: int = 8,
+    ) -> None:
+        """Wrap a loaded Qwen3 causal LM; `load()` is the usual way in."""
+        self.name = name
+        self.instruction = instruction
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        no_id = tokenizer.convert_tokens_to_ids("no")
+        yes_id = tokenizer.convert_tokens_to_ids("yes")
+        head = model.get_output_embeddings().weight
+        # Two rows of the vocabulary projection are all the score needs.
+        self.yes_no_rows = head[[no_id, yes_id]].detach().clone().float()
+        self.body = model.get_decoder()
+        self.prefix_ids: list[int] = tokenizer.encode(PREFIX, add_special_tokens=False)
+        self.suffix_ids: list[int] = tokenizer.encode(SUFFIX, add_special_tokens=False)
+        self.pad_id = int(tokenizer.pad_token_id or 0)
+
+    @classmethod
+    def load(
+        cls,
+        name: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        instruction: str,
+        max_length: int = 8192,
+        batch_size: int = 8,
+    ) -> Qwen3Reranker:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = ensure_loadable(name, "reranker", "DOCSBOT_RERANKER_MODEL")
+        target = pick_device(device)
+        torch_dtype = pick_dtype(dtype, target)
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        model.to(target).eval()
+        log.info("reranker %s on %s (%s)", name, target, str(torch_dtype).removeprefix("torch."))
+        return cls(
+            model,
+            tokenizer,
+            name=name,
+            instruction=instruction,
+            max_length=max_length,
+            batch_size=batch_size,
+        )
+
+    def encode(self, query: str, documents: Sequence[str]) -> list[list[int]]:
+        """Token ids exactly as the recipe builds them (pair truncated, then wrapped)."""
+        budget = self.max_length - len(self.prefix_ids) - len(self.suffix_ids)
+        pairs = [format_pair(self.instruction, query, doc) for doc in documents]
+        encoded = self.tokenizer(
+            pairs,
+            padding=False,
+            truncation="longest_first",
+            return_attention_mask=False,
+            max_length=budget,
+        )
+        return [self.prefix_ids + ids + self.suffix_ids for ids in encoded["input_ids"]]
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped by similar length; a batch holds at most batch_size x the median."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        budget = self.batch_size * max(1, sorted(lengths)[len(lengths) // 2])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            longest = lengths[i]  # ascending order: the newcomer is the longest
+            if current and (
+                len(current) >= self.batch_size or longest * (len(current) + 1) > budget
+            ):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    @torch.inference_mode()
+    def _score_batch(self, sequences: list[list[int]]) -> torch.Tensor:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, width - len(seq) :] = 1
+        out = self.body(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
+        )
+        last = out.last_hidden_state[:, -1, :].float()
+        logits = last @ self.yes_no_rows.T  # (batch, [no, yes])
+        return torch.log_softmax(logits, dim=-1)[:, 1].exp().cpu()
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        if not documents:
+            return []
+        sequences = self.encode(query, documents)
+        scores = [0.0] * len(sequences)
+        for batch in self._batches([len(s) for s in sequences]):
+            for i, value in zip(
+                batch, self._score_batch([sequences[i] for i in batch]).tolist(), strict=True
+            ):
+                scores[i] = float(value)
+        return scores
+
+
+class HttpReranker:
+    """A `/rerank` endpoint (vLLM, Infinity, TEI-style: query + documents -> relevance)."""
+
+    def __init__(self, name: str, base_url: str, api_key: str | None, timeout_s: float = 30.0):
+        self.name = name
+        self.url = base_url.rstrip("/") + "/rerank"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        if not documents:
+            return []
+        response = self.client.post(
+            self.url, json={"model": self.name, "query": query, "documents": list(documents)}
+        )
+        response.raise_for_status()
+        scores = [0.0] * len(documents)
+        for result in response.json()["results"]:
+            scores[int(result["index"])] = float(result["relevance_score"])
+        return scores
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker_model is None:
+        return None
+    if settings.reranker_url:
+        key = settings.openai_api_key
+        return HttpReranker(
+            settings.reranker_model,
+            settings.reranker_url,
+            key.get_secret_value() if key else None,
+        )
+    return Qwen3Reranker.load(
+        settings.reranker_model,
+        device=settings.device,
+        dtype=settings.dtype,
+        instruction=settings.reranker_instruction,
+        max_length=settings.reranker_max_length,
+        batch_size=settings.reranker_batch_size,
+    )

@@ -1,0 +1,1 @@
+"""Settings and the wiring of connections (SQL engine, migrations, Milvus client)."""

@@ -1,0 +1,1 @@
+"""Everything that writes the index: sources, chunking, embedding, the Milvus store, runs."""

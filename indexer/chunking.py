@@ -1,0 +1,253 @@
+"""Heading-aware Markdown chunking to a token budget.
+
+Each chunk stays inside one section, so its heading path and section link are exact; code
+blocks and tables are kept whole when they fit, and split on line boundaries when they don't.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from indexer.parsing import ATX, FENCE
+from indexer.sources import Document
+
+# Counts tokens of many texts at once (a fast tokenizer is much quicker batched).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+CHUNKER_VERSION = "1"
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
+CUSTOM_ANCHOR = re.compile(r"\s*\{#([A-Za-z0-9_-]+)\}\s*$")
+
+
+def approx_token_counter(texts: Sequence[str]) -> list[int]:
+    """Used when no tokenizer is at hand: ~4 characters a token in English prose."""
+    return [max(1, len(t) // 4) for t in texts]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    source_key: str
+    path: str
+    ordinal: int
+    title: str
+    heading: str  # heading path, " › "-joined
+    url: str  # page URL with the section anchor
+    text: str  # the section text shown to people and to the LLM
+    content: str  # what is embedded and BM25-indexed: title, heading path, text
+
+
+@dataclass
+class Section:
+    path: list[str]
+    anchor: str
+    lines: list[str] = field(default_factory=list)
+
+
+def slugify(heading: str) -> str:
+    """GitHub / MkDocs style anchors: lowercase, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"`|\*\*?|__?", "", heading).strip().lower()
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"[^\w\- ]", "", text)
+    return re.sub(r"\s", "-", text)
+
+
+def split_sections(markdown: str) -> list[Section]:
+    sections = [Section(path=[], anchor="")]
+    stack: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    fence: str | None = None
+    for line in markdown.splitlines():
+        fence_match = FENCE.match(line)
+        if fence_match and (fence is None or fence_match.group(2).startswith(fence)):
+            fence = fence_match.group(2)[:3] if fence is None else None
+        heading = ATX.match(line) if fence is None else None
+        if not heading:
+            sections[-1].lines.append(line)
+            continue
+        level, title = len(heading.group(1)), heading.group(2).strip()
+        custom = CUSTOM_ANCHOR.search(title)
+        if custom:
+            title = title[: custom.start()].strip()
+        anchor = custom.group(1) if custom else slugify(title)
+        if anchor in seen:
+            seen[anchor] += 1
+            anchor = f"{anchor}-{seen[anchor]}"
+        else:
+            seen[anchor] = 0
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        sections.append(Section(path=[t for _, t in stack], anchor=anchor))
+    return sections
+
+
+def split_blocks(lines: list[str]) -> list[tuple[str, str]]:
+    """Blocks as (kind, text): 'code' fences and 'table's are atomic units, 'prose' is not."""
+    blocks: list[tuple[str, str]] = []
+    current: list[str] = []
+    kind = "prose"
+
+    def flush() -> None:
+        nonlocal current
+        text = "\n".join(current).strip("\n")
+        if text.strip():
+            blocks.append((kind, text))
+        current = []
+
+    fence: str | None = None
+    for line in lines:
+        match = FENCE.match(line)
+        if fence is not None:
+            current.append(line)
+            if match and match.group(2).startswith(fence):
+                flush()
+                fence, kind = None, "prose"
+            continue
+        if match:
+            flush()
+            fence, kind = match.group(2)[:3], "code"
+            current.append(line)
+        elif line.lstrip().startswith("|"):
+            if kind != "table":
+                flush()
+                kind = "table"
+            current.append(line)
+        elif not line.strip():
+            flush()
+            kind = "prose"
+        else:
+            if kind == "table":
+                flush()
+                kind = "prose"
+            current.append(line)
+    flush()
+    return blocks
+
+
+class Chunker:
+    def __init__(self, budget: int, overlap: int, count: TokenCounter) -> None:
+        if overlap >= budget:
+            raise ValueError("chunk overlap must be smaller than the chunk budget")
+        self.budget = budget
+        self.overlap = overlap
+        self.count = count
+
+    @property
+    def signature(self) -> str:
+        """Part of every document hash: changing chunk settings re-chunks everything."""
+        return f"v{CHUNKER_VERSION}:{self.budget}:{self.overlap}"
+
+    def _pieces(self, kind: str, text: str, size: int) -> list[tuple[str, int]]:
+        """Split one oversized block into parts that fit (code re-fenced, tables keep header)."""
+        if kind == "prose":
+            units = SENTENCE_END.split(text)
+            if len(units) == 1:
+                units = text.split("\n")
+            joiner = " " if len(SENTENCE_END.split(text)) > 1 else "\n"
+        else:
+            units, joiner = text.split("\n"), "\n"
+        head: list[str] = []
+        if kind == "code":
+            head, units = [units[0]], units[1:-1] if len(units) > 2 else units[1:]
+        elif kind == "table" and len(units) > 2:
+            head, units = units[:2], units[2:]
+        sizes = self.count([*units, "\n".join(head)])
+        head_size, sizes = sizes[-1], sizes[:-1]
+        pieces: list[tuple[str, int]] = []
+        group: list[str] = []
+        total = head_size
+        for unit, n in zip(units, sizes, strict=True):
+            if group and total + n > self.budget:
+                pieces.append((self._wrap(kind, head, group, joiner), total))
+                group, total = [], head_size
+            if n > self.budget:  # one giant line: cut it by characters
+                step = max(1, len(unit) * self.budget // (n + 1))
+                for start in range(0, len(unit), step):
+                    part = unit[start : start + step]
+                    pieces.append((self._wrap(kind, head, [part], joiner), self.budget))
+                continue
+            group.append(unit)
+            total += n
+        if group:
+            pieces.append((self._wrap(kind, head, group, joiner), total))
+        return pieces
+
+    @staticmethod
+    def _wrap(kind: str, head: list[str], units: list[str], joiner: str) -> str:
+        body = joiner.join(units)
+        if kind == "code":
+            return "\n".join([*head, body, head[0].strip()[:3] if head else "```"])
+        return "\n".join([*head, body]) if head else body
+
+    def _tail(self, text: str) -> str:
+        """The last sentences of a chunk, up to the overlap budget, to open the next one."""
+        if self.overlap == 0:
+            return ""
+        sentences = SENTENCE_END.split(text)
+        sizes = self.count(sentences)
+        tail: list[str] = []
+        total = 0
+        for sentence, n in zip(reversed(sentences), reversed(sizes), strict=True):
+            if total + n > self.overlap:
+                break
+            tail.insert(0, sentence)
+            total += n
+        return " ".join(tail)
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        used_ids: set[str] = set()
+        for section in split_sections(doc.markdown):
+            blocks = split_blocks(section.lines)
+            if not blocks:
+                continue
+            sizes = self.count([text for _, text in blocks])
+            texts: list[str] = []
+            current: list[str] = []
+            total = 0
+            for (kind, text), n in zip(blocks, sizes, strict=True):
+                parts = [(text, n)] if n <= self.budget else self._pieces(kind, text, n)
+                for part, size in parts:
+                    if current and total + size > self.budget:
+                        texts.append("\n\n".join(current))
+                        tail = self._tail(current[-1]) if kind == "prose" else ""
+                        current = [tail] if tail else []
+                        total = self.count([tail])[0] if tail else 0
+                    current.append(part)
+                    total += size
+            if current:
+                texts.append("\n\n".join(current))
+            for text in texts:
+                chunks.append(self._make(doc, section, text, len(chunks), used_ids))
+        return chunks
+
+    def _make(
+        self, doc: Document, section: Section, text: str, ordinal: int, used: set[str]
+    ) -> Chunk:
+        path = section.path
+        if path and path[0].strip().lower() == doc.title.strip().lower():
+            path = path[1:]  # an H1 that repeats the title adds nothing
+        heading = " › ".join(path)
+        content = "\n".join(part for part in (doc.title, heading) if part) + "\n\n" + text
+        digest = hashlib.sha256(f"{doc.source_key}\n{doc.path}\n{content}".encode()).hexdigest()
+        chunk_id = digest[:32]
+        n = 1
+        while chunk_id in used:  # the same text twice in one document
+            chunk_id = f"{digest[:29]}-{n:02d}"
+            n += 1
+        used.add(chunk_id)
+        url = f"{doc.url}#{section.anchor}" if section.anchor else doc.url
+        return Chunk(
+            id=chunk_id,
+            source_key=doc.source_key,
+            path=doc.path,
+            ordinal=ordinal,
+            title=doc.title,
+            heading=heading,
+            url=url,
+            text=text,
+            content=content,
+        )

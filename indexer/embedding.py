@@ -1,0 +1,209 @@
+"""Text to vectors: local sentence-transformers models, or an OpenAI-compatible endpoint.
+
+Documents are embedded without a prompt and questions with the model's `query` prompt (for
+Qwen3-Embedding: `Instruct: ...\\nQuery:`). Vectors are L2-normalised, so inner product is
+cosine similarity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from config.settings import Settings
+from indexer.chunking import approx_token_counter
+from indexer.hardware import ensure_loadable, pick_device, pick_dtype
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+QWEN3_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery:"
+DEFAULT_QUERY_INSTRUCTION = (
+    "Given a web search query, retrieve relevant passages that answer the query"
+)
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    max_tokens: int
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Progress | None = None
+    ) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class LocalEmbedder:
+    """sentence-transformers on this machine; length-sorted batches, bf16 where it pays."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        dim: int | None = None,
+        batch_size: int = 16,
+        query_instruction: str | None = None,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        resolved = ensure_loadable(name, "embedding", "DOCSBOT_EMBEDDING_MODEL")
+        self.device = pick_device(device)
+        self.torch_dtype = pick_dtype(dtype, self.device)
+        self.model = SentenceTransformer(
+            resolved, device=self.device, model_kwargs={"dtype": self.torch_dtype}
+        )
+        self.model.eval()
+        native = int(self.model.get_embedding_dimension() or 0)
+        if dim is not None and dim > native:
+            raise ValueError(
+                f"DOCSBOT_EMBEDDING_DIM={dim} is larger than {name}'s {native} dimensions"
+            )
+        self.name = name
+        self.dim = dim or native
+        self.max_tokens = int(self.model.max_seq_length or 512)
+        self.batch_size = batch_size
+        model_prompt = (self.model.prompts or {}).get("query") or ""
+        if model_prompt and query_instruction:
+            self.query_prompt = QWEN3_QUERY_TEMPLATE.format(instruction=query_instruction)
+        else:
+            self.query_prompt = model_prompt  # no prompt for models that define none
+        log.info(
+            "embedding model %s on %s (%s), %d dims, max %d tokens",
+            name,
+            self.device,
+            str(self.torch_dtype).removeprefix("torch."),
+            self.dim,
+            self.max_tokens,
+        )
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        with torch.inference_mode():
+            vectors = self.model.encode(
+                list(texts),
+                prompt=prompt or None,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return normalise(np.asarray(vectors, dtype=np.float32)[:, : self.dim])
+
+    def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sorting once over the whole run (not per call) keeps padding low in every batch.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = self.batch_size * 4
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            out[idx] = self._encode([texts[i] for i in idx], None)
+            if progress:
+                progress(len(idx))
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self._encode([text], self.query_prompt)[0]]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(
+            list(texts), add_special_tokens=False, verbose=False, truncation=False
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+
+class RemoteEmbedder:
+    """An OpenAI-compatible /v1/embeddings endpoint (vLLM serving Qwen3-Embedding, or OpenAI)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        *,
+        dim: int | None = None,
+        batch_size: int = 64,
+        query_instruction: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        import openai
+
+        self.client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        self.name = name
+        self.batch_size = batch_size
+        self.requested_dim = dim
+        # The server applies no prompt: Qwen3 queries need the instruction in the text itself.
+        instruction = query_instruction or (
+            DEFAULT_QUERY_INSTRUCTION if "qwen3-embedding" in name.lower() else None
+        )
+        self.query_prompt = (
+            QWEN3_QUERY_TEMPLATE.format(instruction=instruction) if instruction else ""
+        )
+        self.max_tokens = 8192
+        self.dim = len(self._call(["dimension probe"])[0])
+
+    def _call(self, texts: list[str]) -> np.ndarray:
+        kwargs: dict[str, Any] = {"dimensions": self.requested_dim} if self.requested_dim else {}
+        response = self.client.embeddings.create(model=self.name, input=texts, **kwargs)
+        rows = sorted(response.data, key=lambda d: d.index)
+        vectors = np.asarray([r.embedding for r in rows], dtype=np.float32)
+        if self.requested_dim:
+            vectors = vectors[:, : self.requested_dim]
+        return normalise(vectors)
+
+    def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        parts = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            parts.append(self._call(batch))
+            if progress:
+                progress(len(batch))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self._call([self.query_prompt + text])[0]]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return approx_token_counter(texts)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding_url:
+        key = settings.embedding_api_key or settings.openai_api_key
+        return RemoteEmbedder(
+            settings.embedding_model,
+            settings.embedding_url,
+            key.get_secret_value() if key else None,
+            dim=settings.embedding_dim,
+            batch_size=settings.embedding_batch_size,
+            query_instruction=settings.query_instruction,
+        )
+    return LocalEmbedder(
+        settings.embedding_model,
+        device=settings.device,
+        dtype=settings.dtype,
+        dim=settings.embedding_dim,
+        batch_size=settings.embedding_batch_size,
+        query_instruction=settings.query_instruction,
+    )

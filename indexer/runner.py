@@ -1,0 +1,243 @@
+"""One incremental indexing pass: load, compare hashes, chunk, embed what changed, write.
+
+Invariants: an unchanged document costs a hash comparison; a changed one embeds only chunks
+whose content changed; new chunks are upserted before the stale ones are deleted, so a
+question asked mid-run never finds a hole; a source that cannot be read keeps its chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from config.settings import Settings, SourceSpec
+from indexer.chunking import Chunk, Chunker
+from indexer.embedding import Embedder
+from indexer.models import IndexedChunk, IndexedDocument, utcnow
+from indexer.sources import Document, LoadStats, SourceUnavailable, load_source
+from indexer.store import MilvusStore
+
+log = logging.getLogger(__name__)
+FLUSH_CHUNKS = 256  # embed and write in groups this size: big batches, bounded memory
+
+
+class IndexProgress(Protocol):
+    def embedding_started(self, total_chunks: int) -> None: ...
+
+    def embedded(self, n: int) -> None: ...
+
+
+@dataclass
+class IndexReport:
+    docs_seen: int = 0
+    docs_added: int = 0
+    docs_changed: int = 0
+    docs_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+    files_skipped: int = 0
+    failed_sources: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.docs_seen} docs seen, {self.docs_added} added, {self.docs_changed} changed, "
+            f"{self.docs_removed} removed; {self.chunks_embedded} chunks embedded, "
+            f"{self.chunks_deleted} deleted; {self.files_skipped} files skipped; "
+            f"{self.seconds:.1f} s"
+        )
+        if self.failed_sources:
+            text += f"; {len(self.failed_sources)} source(s) failed and kept their old chunks"
+        return text
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    doc_hash: str
+    chunks: list[Chunk]
+    new_chunks: list[Chunk]
+    stale_ids: list[str]
+    added: bool
+
+
+def document_hash(doc: Document, chunker: Chunker) -> str:
+    payload = "\0".join([chunker.signature, doc.title, doc.url, doc.markdown])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
+    # The budget never exceeds what the embedder reads: a truncated chunk is half-indexed.
+    budget = min(settings.chunk_tokens, max(32, embedder.max_tokens - 32))
+    if budget < settings.chunk_tokens:
+        log.info(
+            "chunk budget %d tokens (the embedder reads at most %d)", budget, embedder.max_tokens
+        )
+    return Chunker(budget, min(settings.chunk_overlap, budget // 4), embedder.count_tokens)
+
+
+class Indexer:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        store: MilvusStore,
+        sessions: sessionmaker[Session],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.sessions = sessions
+        self.chunker = make_chunker(settings, embedder)
+
+    def _forget_all(self) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(IndexedChunk))
+            session.execute(delete(IndexedDocument))
+
+    def run(
+        self,
+        sources: Sequence[SourceSpec] | None = None,
+        *,
+        rebuild: bool = False,
+        progress: IndexProgress | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        specs = list(sources if sources is not None else self.settings.sources)
+        if rebuild:
+            log.info("rebuilding: dropping collection %s", self.store.collection)
+            self.store.drop()
+        if self.store.ensure() or rebuild:
+            self._forget_all()  # the vectors are gone, so is any record of them
+
+        with self.sessions() as session:
+            known = {
+                (d.source_key, d.path): (d.content_hash, [c.id for c in d.chunks])
+                for d in session.scalars(
+                    select(IndexedDocument).options(selectinload(IndexedDocument.chunks))
+                )
+            }
+
+        stats = LoadStats()
+        seen: set[tuple[str, str]] = set()
+        kept: set[tuple[str, str]] = set()  # documents of sources that failed this run
+        pending: list[_Pending] = []
+        for spec in specs:
+            try:
+                for doc in load_source(spec, self.settings.max_file_bytes, stats):
+                    key = (doc.source_key, doc.path)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    item = self._compare(doc, known.get(key))
+                    if item is not None:
+                        pending.append(item)
+            except SourceUnavailable as error:
+                log.error("source %s failed, keeping its indexed chunks: %s", spec.location, error)
+                report.failed_sources.append(f"{spec.location}: {error}")
+                kept.update(k for k in known if k[0] == spec.key)
+        report.docs_seen = len(seen)
+        report.files_skipped = len(stats.skipped)
+        report.docs_added = sum(1 for p in pending if p.added)
+        report.docs_changed = len(pending) - report.docs_added
+
+        total_new = sum(len(p.new_chunks) for p in pending)
+        if progress:
+            progress.embedding_started(total_new)
+        group: list[_Pending] = []
+        for item in pending:
+            group.append(item)
+            if sum(len(p.new_chunks) for p in group) >= FLUSH_CHUNKS:
+                self._flush(group, report, progress)
+                group = []
+        self._flush(group, report, progress)
+
+        removed = [key for key in known if key not in seen and key not in kept]
+        if removed:
+            self._remove(removed, known, report)
+        report.seconds = round(time.perf_counter() - started, 3)
+        log.info("index run: %s", report.summary())
+        return report
+
+    def _compare(self, doc: Document, known: tuple[str, list[str]] | None) -> _Pending | None:
+        doc_hash = document_hash(doc, self.chunker)
+        if known is not None and known[0] == doc_hash:
+            return None
+        chunks = self.chunker.chunk(doc)
+        old_ids = set(known[1]) if known else set()
+        new_ids = {c.id for c in chunks}
+        return _Pending(
+            doc=doc,
+            doc_hash=doc_hash,
+            chunks=chunks,
+            new_chunks=[c for c in chunks if c.id not in old_ids],
+            stale_ids=sorted(old_ids - new_ids),
+            added=known is None,
+        )
+
+    def _flush(
+        self, group: list[_Pending], report: IndexReport, progress: IndexProgress | None
+    ) -> None:
+        if not group:
+            return
+        new_chunks = [c for p in group for c in p.new_chunks]
+        if new_chunks:
+            vectors = self.embedder.embed_documents(
+                [c.content for c in new_chunks], progress.embedded if progress else None
+            )
+            self.store.upsert(new_chunks, vectors)  # new first ...
+        stale = [i for p in group for i in p.stale_ids]
+        self.store.delete(stale)  # ... then stale: no moment without an answer
+        report.chunks_embedded += len(new_chunks)
+        report.chunks_deleted += len(stale)
+        with self.sessions.begin() as session:
+            for item in group:
+                self._record(session, item)
+
+    @staticmethod
+    def _record(session: Session, item: _Pending) -> None:
+        row = session.scalar(
+            select(IndexedDocument).where(
+                IndexedDocument.source_key == item.doc.source_key,
+                IndexedDocument.path == item.doc.path,
+            )
+        )
+        if row is None:
+            row = IndexedDocument(source_key=item.doc.source_key, path=item.doc.path)
+            session.add(row)
+        row.content_hash = item.doc_hash
+        row.title = item.doc.title
+        row.url = item.doc.url
+        row.indexed_at = utcnow()
+        row.chunks = [IndexedChunk(id=c.id, ordinal=c.ordinal) for c in item.chunks]
+        session.flush()
+
+    def _remove(
+        self,
+        keys: list[tuple[str, str]],
+        known: dict[tuple[str, str], tuple[str, list[str]]],
+        report: IndexReport,
+    ) -> None:
+        ids = [i for key in keys for i in known[key][1]]
+        self.store.delete(ids)
+        with self.sessions.begin() as session:
+            for source_key, path in keys:
+                session.execute(
+                    delete(IndexedDocument).where(
+                        IndexedDocument.source_key == source_key, IndexedDocument.path == path
+                    )
+                )
+        report.docs_removed += len(keys)
+        report.chunks_deleted += len(ids)
+        log.info("removed %d documents (%d chunks) no longer in the sources", len(keys), len(ids))

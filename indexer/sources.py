@@ -1,0 +1,192 @@
+"""Reading documents out of their sources: local folders and http(s) pages or sitemaps.
+
+A bad file never stops a run: it is skipped with one log line and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import urljoin, urlparse
+from xml.etree import ElementTree
+
+import httpx
+
+from config.settings import SourceSpec
+from indexer import parsing
+
+log = logging.getLogger(__name__)
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "_build"}
+MAX_SITEMAP_PAGES = 5000
+
+
+class SourceUnavailable(RuntimeError):
+    """The whole source could not be read (folder missing, site down): keep its index as is."""
+
+
+@dataclass(frozen=True)
+class Document:
+    source_key: str
+    path: str  # relative to the source root, POSIX separators; for URLs the page URL
+    title: str
+    markdown: str
+    url: str  # public page, without a section anchor
+
+
+@dataclass
+class LoadStats:
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, path: str, reason: str) -> None:
+        log.warning("skipping %s: %s", path, reason)
+        self.skipped.append((path, reason))
+
+
+def page_url(spec: SourceSpec, rel_path: str, root: Path) -> str:
+    if spec.base_url:
+        noext = str(PurePosixPath(rel_path).with_suffix(""))
+        if "{" in spec.base_url:
+            return spec.base_url.format(
+                path=rel_path, path_noext=noext, stem=PurePosixPath(rel_path).stem
+            )
+        return spec.base_url.rstrip("/") + "/" + rel_path
+    return (root / rel_path).resolve().as_uri()
+
+
+def _read_text(path: Path, rel: str, max_bytes: int, stats: LoadStats) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            stats.skip(rel, f"too large ({size} bytes > DOCSBOT_MAX_FILE_BYTES={max_bytes})")
+            return None
+        raw = path.read_bytes()
+    except OSError as error:
+        stats.skip(rel, f"unreadable ({error.strerror or error})")
+        return None
+    if b"\x00" in raw[:8192]:
+        stats.skip(rel, "binary content")
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        stats.skip(rel, f"not UTF-8 (byte {error.start})")
+        return None
+    if not text.strip():
+        stats.skip(rel, "empty")
+        return None
+    return text
+
+
+def load_folder(spec: SourceSpec, max_bytes: int, stats: LoadStats) -> Iterator[Document]:
+    root = Path(spec.location).expanduser()
+    if not root.is_dir():
+        raise SourceUnavailable(f"folder {root} does not exist or is not a directory")
+    files: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if Path(name).suffix.lower() in parsing.SUPPORTED_SUFFIXES:
+                files.append(Path(dirpath, name).relative_to(root).as_posix())
+    if not files and not any(root.iterdir()):
+        raise SourceUnavailable(f"folder {root} is empty")
+
+    texts: dict[str, str | None] = {}
+
+    def text_of(rel: str) -> str | None:
+        if rel not in texts:
+            texts[rel] = _read_text(root / rel, rel, max_bytes, stats)
+        return texts[rel]
+
+    # Fragments pulled into other pages by `{{fragments/x.md}}` are partials, not pages:
+    # their words are indexed where they appear, with the including page's link.
+    included: set[str] = set()
+    for rel in files:
+        if Path(rel).suffix.lower() in parsing.MARKDOWN_SUFFIXES:
+            text = text_of(rel)
+            if text:
+                included.update(posixpath.normpath(inc) for inc in parsing.find_includes(text))
+
+    def load_include(name: str) -> str | None:
+        target = posixpath.normpath(name)
+        if target.startswith("..") or not (root / target).is_file():
+            return None
+        return text_of(target)
+
+    for rel in files:
+        if rel in included:
+            continue
+        text = text_of(rel)
+        if text is None:
+            continue
+        suffix = Path(rel).suffix
+        if suffix.lower() in parsing.MARKDOWN_SUFFIXES:
+            text = parsing.resolve_includes(text, load_include)
+        try:
+            parsed = parsing.parse_by_suffix(suffix, text, Path(rel).stem.replace("_", " "))
+        except Exception as error:  # a parser bug on one file must not stop the run
+            stats.skip(rel, f"could not be parsed ({type(error).__name__}: {error})")
+            continue
+        if not parsed.markdown.strip():
+            stats.skip(rel, "no text after cleaning")
+            continue
+        yield Document(spec.key, rel, parsed.title, parsed.markdown, page_url(spec, rel, root))
+
+
+def _sitemap_urls(xml_text: str, base: str) -> list[str]:
+    root = ElementTree.fromstring(xml_text)
+    locs = [el.text.strip() for el in root.iter() if el.tag.endswith("loc") and el.text]
+    return [urljoin(base, loc) for loc in locs][:MAX_SITEMAP_PAGES]
+
+
+def load_url(
+    spec: SourceSpec, client: httpx.Client, max_bytes: int, stats: LoadStats
+) -> Iterator[Document]:
+    try:
+        first = client.get(spec.location, follow_redirects=True)
+        first.raise_for_status()
+    except httpx.HTTPError as error:
+        raise SourceUnavailable(f"{spec.location}: {error}") from error
+    is_sitemap = spec.location.endswith(".xml") or "<urlset" in first.text[:2000]
+    pages = _sitemap_urls(first.text, spec.location) if is_sitemap else [spec.location]
+    for url in pages:
+        try:
+            response = first if url == spec.location else client.get(url, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            stats.skip(url, f"fetch failed ({error})")
+            continue
+        if len(response.content) > max_bytes:
+            stats.skip(url, f"too large ({len(response.content)} bytes)")
+            continue
+        kind = response.headers.get("content-type", "")
+        suffix = Path(urlparse(url).path).suffix.lower()
+        if "html" in kind or suffix in parsing.HTML_SUFFIXES:
+            suffix = ".html"
+        elif "markdown" in kind:
+            suffix = ".md"
+        elif suffix not in parsing.SUPPORTED_SUFFIXES:
+            suffix = ".txt" if kind.startswith("text/") else ""
+        if not suffix or not response.text.strip():
+            stats.skip(url, f"unsupported or empty content ({kind or 'no content type'})")
+            continue
+        parsed = parsing.parse_by_suffix(suffix, response.text, urlparse(url).path or url)
+        yield Document(spec.key, url, parsed.title, parsed.markdown, url)
+
+
+def load_source(
+    spec: SourceSpec, max_bytes: int, stats: LoadStats, client: httpx.Client | None = None
+) -> Iterator[Document]:
+    if spec.is_url:
+        own = client is None
+        http = client or httpx.Client(timeout=30.0, headers={"User-Agent": "docsbot-indexer"})
+        try:
+            yield from load_url(spec, http, max_bytes, stats)
+        finally:
+            if own:
+                http.close()
+    else:
+        yield from load_folder(spec, max_bytes, stats)
