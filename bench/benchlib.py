@@ -15,9 +15,9 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import torch
 
@@ -60,7 +60,11 @@ def add_repo_to_path() -> None:
 
 
 def set_threads() -> int:
-    """All cores for intra-op work, as a real deployment would run."""
+    """All cores for intra-op work, as a real deployment would run; quiet progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
     return cores
@@ -248,13 +252,44 @@ class PeakRss:
         return (self.peak - self.base) / MIB
 
 
-def measure(fn: Callable[[], T]) -> tuple[T, float, float]:
-    """Run fn once: (result, seconds, peak RSS above the pre-call RSS in MiB)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds spent busy by the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / _TICK
+
+
+class Measured(NamedTuple, Generic[T]):
+    value: T
+    seconds: float  # wall clock
+    cpu_s: float  # CPU time of this process (all threads)
+    other_cpu_s: float  # CPU time other processes took meanwhile: > a few s means contention
+    peak_mib: float  # peak RSS above the RSS just before the call
+
+
+def measure(fn: Callable[[], T]) -> Measured[T]:
+    """Run fn once, timed (wall and process CPU) and with its peak RSS."""
     with PeakRss() as mem:
+        machine = busy_cpu_s()
+        cpu = time.process_time()
         start = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - start
-    return result, seconds, mem.delta_mib
+        cpu_s = time.process_time() - cpu
+        other = max(0.0, busy_cpu_s() - machine - cpu_s)
+    return Measured(result, seconds, cpu_s, other, mem.delta_mib)
+
+
+def describe(m: Measured[Any]) -> str:
+    """One measurement as text: wall, own CPU, other processes' CPU, peak RSS."""
+    return (
+        f"{m.seconds:7.2f} s (cpu {m.cpu_s:6.1f} s, others {m.other_cpu_s:5.1f} s)  "
+        f"peak +{m.peak_mib:7.1f} MiB"
+    )
 
 
 def median(values: list[float]) -> float:
@@ -288,8 +323,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, torch.dtype):
         return str(value).removeprefix("torch.")
     raise TypeError(type(value).__name__)
-
-
-def chunked(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -36,6 +36,7 @@ from benchlib import (
     QWEN3_0P6B,
     Stopwatch,
     build_tokenizer_dir,
+    describe,
     emit_json,
     loadavg,
     log,
@@ -167,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     warm = texts[:4]
-    _, warm_seeds, _ = measure(lambda: seeds_embed(seeds_model, warm))
-    _, warm_ours, _ = measure(lambda: ours.embed_documents(warm))
+    warm_seeds = measure(lambda: seeds_embed(seeds_model, warm)).seconds
+    warm_ours = measure(lambda: ours.embed_documents(warm)).seconds
     log(f"warm-up (4 chunks): seeds {warm_seeds:.2f} s, ours {warm_ours:.2f} s")
 
     times: dict[str, list[float]] = {"seeds": [], "ours": []}
+    cpu: dict[str, list[float]] = {"seeds": [], "ours": []}
+    contention: dict[str, list[float]] = {"seeds": [], "ours": []}
     peaks: dict[str, list[float]] = {"seeds": [], "ours": []}
     vectors: dict[str, np.ndarray] = {}
     for rep in range(args.reps):
@@ -179,26 +182,33 @@ def main(argv: list[str] | None = None) -> int:
             ("seeds", lambda: seeds_embed(seeds_model, texts)),
             ("ours", lambda: ours.embed_documents(texts)),
         ):
-            out, seconds, mem = measure(fn)
-            vectors.setdefault(label, out)
-            times[label].append(seconds)
-            peaks[label].append(mem)
+            m = measure(fn)
+            vectors.setdefault(label, m.value)
+            times[label].append(m.seconds)
+            cpu[label].append(m.cpu_s)
+            contention[label].append(m.other_cpu_s)
+            peaks[label].append(m.peak_mib)
             log(
-                f"rep {rep + 1}/{args.reps} {label:5s} {seconds:7.2f} s "
-                f"({count / seconds:6.2f} chunks/s)  peak +{mem:7.1f} MiB"
+                f"rep {rep + 1}/{args.reps} {label:5s} {count / m.seconds:6.2f} chunks/s "
+                f"{describe(m)}"
             )
 
     med = {k: median(v) for k, v in times.items()}
     rate = {k: count / v for k, v in med.items()}
     ratio = rate["ours"] / rate["seeds"]
+    med_cpu = {k: median(v) for k, v in cpu.items()}
+    cpu_ratio = med_cpu["seeds"] / med_cpu["ours"]
     gap_max, gap_mean = cosine_gap(vectors["ours"], vectors["seeds"])
     peak = {k: max(v) for k, v in peaks.items()}
 
     log("")
-    log(f"{'method':8s} {'median s':>9s} {'chunks/s':>9s} {'peak MiB':>9s}")
+    log(f"{'method':8s} {'median s':>9s} {'chunks/s':>9s} {'median cpu s':>13s} {'peak MiB':>9s}")
     for label in ("seeds", "ours"):
-        log(f"{label:8s} {med[label]:9.2f} {rate[label]:9.2f} {peak[label]:9.1f}")
-    log(f"throughput ours / seeds: {ratio:.2f}x")
+        log(
+            f"{label:8s} {med[label]:9.2f} {rate[label]:9.2f} {med_cpu[label]:13.1f} "
+            f"{peak[label]:9.1f}"
+        )
+    log(f"throughput ours / seeds: {ratio:.2f}x (on CPU time: {cpu_ratio:.2f}x)")
     log(f"1 - cosine(ours, seeds): max {gap_max:.2e}, mean {gap_mean:.2e} (bf16 vs fp32)")
     log(f"load avg {loadavg()}; total runtime {clock():.1f} s")
 
@@ -221,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             "median_s": {k: round(v, 3) for k, v in med.items()},
             "chunks_per_s": {k: round(v, 3) for k, v in rate.items()},
             "throughput_ratio_ours_over_seeds": round(ratio, 3),
+            "cpu_s": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
+            "other_processes_cpu_s": {k: [round(x, 1) for x in v] for k, v in contention.items()},
+            "median_cpu_s": {k: round(v, 2) for k, v in med_cpu.items()},
+            "cpu_ratio_seeds_over_ours": round(cpu_ratio, 3),
             "peak_rss_mib": {k: round(v, 1) for k, v in peak.items()},
             "cosine_gap_max": float(f"{gap_max:.3e}"),
             "cosine_gap_mean": float(f"{gap_mean:.3e}"),

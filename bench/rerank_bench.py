@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (
     Stopwatch,
     build_tokenizer_dir,
+    describe,
     emit_json,
     loadavg,
     log,
@@ -203,37 +204,49 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, list[float]] = {}
     warm: dict[str, float] = {}
     for label, fn in methods.items():
-        scores[label], warm[label], mem = measure(fn)
-        log(f"warm-up {label:12s} {warm[label]:7.2f} s  peak +{mem:7.1f} MiB")
+        m = measure(fn)
+        scores[label], warm[label] = m.value, m.seconds
+        log(f"warm-up {label:13s} {describe(m)}")
 
     times: dict[str, list[float]] = {label: [] for label in methods}
+    cpu: dict[str, list[float]] = {label: [] for label in methods}
+    contention: dict[str, list[float]] = {label: [] for label in methods}
     peaks: dict[str, list[float]] = {label: [] for label in methods}
     drift: dict[str, float] = {label: 0.0 for label in methods}
     for rep in range(reps):
         for label, fn in methods.items():
-            got, seconds, mem = measure(fn)
-            times[label].append(seconds)
-            peaks[label].append(mem)
+            m = measure(fn)
+            times[label].append(m.seconds)
+            cpu[label].append(m.cpu_s)
+            contention[label].append(m.other_cpu_s)
+            peaks[label].append(m.peak_mib)
             drift[label] = max(
-                drift[label], max(abs(a - b) for a, b in zip(got, scores[label], strict=True))
+                drift[label], max(abs(a - b) for a, b in zip(m.value, scores[label], strict=True))
             )
-            log(f"rep {rep + 1}/{reps} {label:12s} {seconds:7.2f} s  peak +{mem:7.1f} MiB")
+            log(f"rep {rep + 1}/{reps} {label:13s} {describe(m)}")
 
     med = {label: median(values) for label, values in times.items()}
+    med_cpu = {label: median(values) for label, values in cpu.items()}
     peak = {label: max(values) for label, values in peaks.items()}
+    others = [label for label in methods if label != "recipe_fp32"]
     diffs = {
         label: max(abs(a - b) for a, b in zip(scores[label], scores["recipe_fp32"], strict=True))
-        for label in methods
-        if label != "recipe_fp32"
+        for label in others
     }
-    ratios = {label: med["recipe_fp32"] / med[label] for label in methods if label != "recipe_fp32"}
+    ratios = {label: med["recipe_fp32"] / med[label] for label in others}
+    cpu_ratios = {label: med_cpu["recipe_fp32"] / med_cpu[label] for label in others}
 
     log("")
-    log(f"{'method':14s} {'median s':>9s} {'recipe/ours':>12s} {'peak MiB':>9s} {'max|diff|':>10s}")
+    header = ("method", "median s", "recipe/ours", "median cpu s", "cpu ratio", "peak MiB")
+    log("{:14s} {:>9s} {:>12s} {:>13s} {:>10s} {:>9s} {:>10s}".format(*header, "max|diff|"))
     for label in methods:
         ratio = f"{ratios[label]:.2f}x" if label in ratios else "-"
+        cpu_ratio = f"{cpu_ratios[label]:.2f}x" if label in cpu_ratios else "-"
         diff = f"{diffs[label]:.2e}" if label in diffs else "-"
-        log(f"{label:14s} {med[label]:9.2f} {ratio:>12s} {peak[label]:9.1f} {diff:>10s}")
+        log(
+            f"{label:14s} {med[label]:9.2f} {ratio:>12s} {med_cpu[label]:13.1f} {cpu_ratio:>10s} "
+            f"{peak[label]:9.1f} {diff:>10s}"
+        )
     log(f"recipe scores: {[round(s, 4) for s in scores['recipe_fp32']]}")
     log(f"{ours_label} scores: {[round(s, 4) for s in scores[ours_label]]}")
     log(f"largest run-to-run score change: {max(drift.values()):.1e}")
@@ -261,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             "times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "median_s": {k: round(v, 3) for k, v in med.items()},
             "speedup_recipe_over": {k: round(v, 3) for k, v in ratios.items()},
+            "cpu_s": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
+            "other_processes_cpu_s": {k: [round(x, 1) for x in v] for k, v in contention.items()},
+            "median_cpu_s": {k: round(v, 2) for k, v in med_cpu.items()},
+            "cpu_speedup_recipe_over": {k: round(v, 3) for k, v in cpu_ratios.items()},
             "peak_rss_mib": {k: round(v, 1) for k, v in peak.items()},
             "max_abs_score_diff_vs_recipe": {k: float(f"{v:.3e}") for k, v in diffs.items()},
             "loadavg_end": loadavg(),

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (
     Stopwatch,
     build_tokenizer_dir,
+    describe,
     emit_json,
     loadavg,
     log,
@@ -255,16 +256,19 @@ def main(argv: list[str] | None = None) -> int:
 
     scores: dict[str, list[float]] = {}
     for label, fn in methods.items():
-        scores[label], seconds, mem = measure(fn)
-        log(f"warm-up {label:22s} {seconds:7.2f} s  peak +{mem:7.1f} MiB")
+        m = measure(fn)
+        scores[label] = m.value
+        log(f"warm-up {label:22s} {describe(m)}")
     times: dict[str, list[float]] = {label: [] for label in methods}
+    cpu: dict[str, list[float]] = {label: [] for label in methods}
     peaks: dict[str, list[float]] = {label: [] for label in methods}
     for rep in range(args.reps):
         for label, fn in methods.items():
-            _, seconds, mem = measure(fn)
-            times[label].append(seconds)
-            peaks[label].append(mem)
-            log(f"rep {rep + 1}/{args.reps} {label:22s} {seconds:7.2f} s  peak +{mem:7.1f} MiB")
+            m = measure(fn)
+            times[label].append(m.seconds)
+            cpu[label].append(m.cpu_s)
+            peaks[label].append(m.peak_mib)
+            log(f"rep {rep + 1}/{args.reps} {label:22s} {describe(m)}")
 
     med = {k: median(v) for k, v in times.items()}
     base = scores.get("recipe_fp32") or reference
@@ -299,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             "sequence_tokens": [len(s) for s in sequences],
             "times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "median_s": {k: round(v, 3) for k, v in med.items()},
+            "cpu_s": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
             "speedup_recipe_over": {k: round(v, 3) for k, v in ratios.items()},
             "peak_rss_mib": {k: round(max(v), 1) for k, v in peaks.items()},
             "max_abs_score_diff_vs_recipe": {k: float(f"{v:.3e}") for k, v in diffs.items()},

@@ -7,7 +7,6 @@ extractive answer when no LLM is configured. Every answer carries its per-stage 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,7 @@ from typing import Literal
 
 from bot.llm import ChatLLM, Delta, NumberedSource, Turn, build_messages, renumber_citations
 from bot.retrieval import Candidate, Retriever
+from indexer.chunking import split_blocks
 
 log = logging.getLogger(__name__)
 Mode = Literal["llm", "extractive", "abstained"]
@@ -59,15 +59,33 @@ def _citation(n: int, candidate: Candidate) -> Citation:
     return Citation(n, hit.title, hit.heading, hit.path, hit.url, round(candidate.score, 4))
 
 
-def trim_passage(text: str, words: int = EXTRACT_WORDS) -> str:
-    """The opening of a section, cut at a sentence end when one is near; code fences dropped."""
-    prose = re.sub(r"```.*?```", " ", text, flags=re.DOTALL)
-    tokens = prose.split()
-    if len(tokens) <= words:
-        return " ".join(tokens)
-    cut = " ".join(tokens[:words])
-    end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
-    return cut[: end + 1] if end > len(cut) // 2 else cut + " …"
+def trim_passage(text: str, words: int = EXTRACT_WORDS, code_lines: int = 12) -> str:
+    """The opening of a section as a reader would quote it: prose cut near a sentence end,
+    short code blocks kept whole (a command is often the answer), tables left to the link."""
+    parts: list[str] = []
+    budget = words
+    for kind, block in split_blocks(text.splitlines()):
+        if budget <= 0:
+            break
+        if kind == "table":
+            continue
+        if kind == "code":
+            if block.count("\n") + 1 <= code_lines:
+                parts.append(block)
+            budget -= 10
+            continue
+        tokens = block.split()
+        if len(tokens) <= budget:
+            parts.append(block)
+            budget -= len(tokens)
+            continue
+        cut = " ".join(tokens[:budget])
+        end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
+        parts.append(cut[: end + 1] if end > len(cut) // 2 else cut + " …")
+        break
+    if parts:
+        return "\n\n".join(parts)
+    return "\n".join(text.strip().splitlines()[:code_lines])  # a section that is all table
 
 
 def _where(candidate: Candidate) -> str:
@@ -148,6 +166,6 @@ class Answerer:
             "",
         ]
         for i, candidate in enumerate(chosen, start=1):
-            lines.append(f"[{i}] **{_where(candidate)}**: {trim_passage(candidate.hit.text)}")
+            lines.append(f"[{i}] **{_where(candidate)}**\n\n{trim_passage(candidate.hit.text)}\n")
         citations = [_citation(i, c) for i, c in enumerate(chosen, start=1)]
         return Answer(question, "\n".join(lines), "extractive", citations, timings, best)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.answering import Answer
 from bot.evaluation import EvalFileError, evaluate, load_questions
 from bot.llm import LLMError
-from bot.services import make_answerer, make_indexer, make_retriever, open_core
+from bot.services import Core, make_answerer, make_indexer, make_retriever, open_core
 from config.settings import Settings, SettingsError, SourceSpec, load_settings
 from indexer.hardware import ModelUnavailable
 from indexer.store import IndexMismatch, IndexMissing
@@ -47,12 +49,32 @@ def setup_logging(level: str) -> None:
         handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "transformers", "urllib3"):
+    noisy_loggers = (
+        "httpx",
+        "httpcore",
+        "sentence_transformers",
+        "transformers",
+        "urllib3",
+        "milvus_lite",
+        "faiss",
+        "alembic",
+        "grpc",
+    )
+    if level != "DEBUG":
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every model load
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # pymilvus logs every failed RPC with a traceback, including ones Milvus Lite answers with
     # "not implemented" and pymilvus then works around; docsbot reports real failures itself.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def emit_json(value: object) -> None:
+    """Machine output: one JSON document on stdout, never wrapped or coloured."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -70,7 +92,10 @@ def _root(
 ) -> None:
     overrides: dict[str, Any] = {"log_level": log_level} if log_level else {}
     settings = load_settings(**overrides)
-    setup_logging(settings.log_level)
+    # At a terminal the command's own output says what happened; INFO logs would repeat it.
+    # Asked for explicitly (flag or DOCSBOT_LOG_LEVEL), the level is honoured as given.
+    explicit = "log_level" in settings.model_fields_set
+    setup_logging(settings.log_level if explicit else "WARNING")
     ctx.obj = settings
 
 
@@ -86,27 +111,34 @@ class RichIndexProgress:
         self.progress.advance(self.task, n)
 
 
-def run_index(settings: Settings, *, rebuild: bool, as_json: bool) -> dict[str, object]:
+def require_sources(settings: Settings) -> None:
     if not settings.sources:
         raise SettingsError(
             "Nothing to index: set DOCSBOT_SOURCES to a docs folder or URL, e.g. "
             "DOCSBOT_SOURCES=./docs or DOCSBOT_SOURCES='./docs=https://example.com/docs/'."
         )
+
+
+@contextmanager
+def opened(settings: Settings) -> Iterator[Core]:
     core = open_core(settings)
     try:
-        indexer = make_indexer(core)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
-            report = indexer.run(rebuild=rebuild, progress=RichIndexProgress(bar))
+        yield core
     finally:
         core.close()
+
+
+def run_index(core: Core, *, rebuild: bool, as_json: bool) -> dict[str, object]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
+        report = make_indexer(core).run(rebuild=rebuild, progress=RichIndexProgress(bar))
     if as_json:
-        out.print_json(json.dumps(report.as_json()))
+        emit_json(report.as_json())
     else:
         out.print(f"[bold green]Indexed:[/] {report.summary()}")
         for failure in report.failed_sources:
@@ -123,7 +155,10 @@ def index(
     ] = False,
 ) -> None:
     """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing."""
-    report = run_index(settings_of(ctx), rebuild=rebuild, as_json=as_json)
+    settings = settings_of(ctx)
+    require_sources(settings)
+    with opened(settings) as core:
+        report = run_index(core, rebuild=rebuild, as_json=as_json)
     if report["failed_sources"]:
         raise typer.Exit(1)
 
@@ -139,33 +174,29 @@ def print_answer(answer: Answer) -> None:
     out.print(f"[dim]{answer.mode}; {stages}[/]")
 
 
-def ask_and_print(settings: Settings, question: str, as_json: bool, **answerer_args: Any) -> int:
-    core = open_core(settings)
+def ask_and_print(core: Core, question: str, as_json: bool) -> int:
+    answerer = make_answerer(core)
     try:
-        answerer = make_answerer(core, **answerer_args)
-        try:
-            if as_json or answerer.llm is None or not out.is_terminal:
-                answer = answerer.answer(question)
-            else:
-                streamed: list[str] = []
-                with Live(console=out, refresh_per_second=8, transient=True) as live:
+        if as_json or answerer.llm is None or not out.is_terminal:
+            answer = answerer.answer(question)
+        else:
+            streamed: list[str] = []
+            with Live(console=out, refresh_per_second=8, transient=True) as live:
 
-                    def show(delta: str) -> None:
-                        streamed.append(delta)
-                        live.update(Markdown("".join(streamed)))
+                def show(delta: str) -> None:
+                    streamed.append(delta)
+                    live.update(Markdown("".join(streamed)))
 
-                    answer = answerer.answer(question, on_delta=show)
-        except LLMError as error:
-            logging.getLogger(__name__).error("LLM call failed: %s", error)
-            err.print(
-                "[red]Sorry, the language model could not be reached, so there is no answer.[/] "
-                "Check OPENAI_BASE_URL / OPENAI_API_KEY and try again."
-            )
-            return 1
-    finally:
-        core.close()
+                answer = answerer.answer(question, on_delta=show)
+    except LLMError as error:
+        logging.getLogger(__name__).error("LLM call failed: %s", error)
+        err.print(
+            "[red]Sorry, the language model could not be reached, so there is no answer.[/] "
+            "Check OPENAI_BASE_URL / OPENAI_API_KEY and try again."
+        )
+        return 1
     if as_json:
-        out.print_json(json.dumps(answer.as_json()))
+        emit_json(answer.as_json())
     else:
         print_answer(answer)
     return 0
@@ -178,7 +209,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON")] = False,
 ) -> None:
     """Answer one question from the index, citing the sections used."""
-    raise typer.Exit(ask_and_print(settings_of(ctx), question, as_json))
+    with opened(settings_of(ctx)) as core:
+        code = ask_and_print(core, question, as_json)
+    raise typer.Exit(code)
 
 
 @app.command("eval")
@@ -192,16 +225,13 @@ def eval_command(
 
     settings = settings_of(ctx)
     items = load_questions(questions)
-    core = open_core(settings)
-    try:
+    with opened(settings) as core:
         retriever = make_retriever(core, build_reranker(settings))
         with Progress(console=err, disable=as_json, transient=True) as bar:
             task = bar.add_task("Evaluating", total=len(items))
             results = evaluate(retriever, items, lambda: bar.advance(task))
-    finally:
-        core.close()
     if as_json:
-        out.print_json(json.dumps(results))
+        emit_json(results)
         return
     from rich.table import Table
 
@@ -228,10 +258,12 @@ def demo(
 
     settings, notice = demo_settings(settings_of(ctx), docs)
     if notice:
-        err.print(f"[yellow]{notice}[/]")
-    run_index(settings, rebuild=False, as_json=False)
-    out.print(f"\n[bold]Q:[/] {question}\n")
-    raise typer.Exit(ask_and_print(settings, question, as_json=False))
+        err.print(f"[yellow]{notice}[/]", soft_wrap=True)
+    with opened(settings) as core:
+        run_index(core, rebuild=False, as_json=False)
+        out.print(f"\n[bold]Q:[/] {question}\n")
+        code = ask_and_print(core, question, as_json=False)
+    raise typer.Exit(code)
 
 
 @app.command("config")

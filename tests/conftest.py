@@ -1,0 +1,125 @@
+"""Shared fixtures: real parts everywhere, fakes only at the network edge.
+
+Milvus Lite and SQLite live in each test's tmp dir; models are the packaged all-MiniLM-L6-v2
+(real semantics) and tiny random Qwen3 models built here (real architecture); OpenAI is a
+loopback HTTP server the real `openai` client talks to.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# No test may reach for the Hugging Face hub: a model that is not local must fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from config.settings import Settings  # noqa: E402
+from indexer.embedding import LocalEmbedder  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from tests.fakes.tiny_qwen import build_embedder, build_reranker  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MILVUS_DOCS = FIXTURES / "milvus-docs"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A developer's own DOCSBOT_*/OPENAI_* variables or docsbot.toml must not leak in."""
+    for name in list(os.environ):
+        if name.startswith(("DOCSBOT_", "OPENAI_", "SLACK_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> LocalEmbedder:
+    """One loaded all-MiniLM-L6-v2 for the whole session (loading costs ~1 s)."""
+    return LocalEmbedder(MINILM, device="cpu", dtype="float32", batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny-qwen")
+    return {
+        "embedder": build_embedder(root / "embedder"),
+        "reranker": build_reranker(root / "reranker"),
+    }
+
+
+@pytest.fixture
+def docs_copy(tmp_path: Path) -> Path:
+    """A private, editable copy of the fixture corpus."""
+    target = tmp_path / "docs"
+    shutil.copytree(MILVUS_DOCS, target, ignore=shutil.ignore_patterns("LICENSE"))
+    return target
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on embedded storage in the test's tmp dir; keyword arguments override."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "milvus_uri": str(tmp_path / "data" / "milvus.db"),
+            "database_url": f"sqlite:///{tmp_path / 'data' / 'docsbot.db'}",
+            "embedding_model": MINILM,
+            "reranker_model": None,
+            "llm_model": "gpt-4o",
+            "device": "cpu",
+            "dtype": "float32",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+POSTGRES_URL = os.environ.get(
+    "DOCSBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    Skips (saying why) where no server answers, unless DOCSBOT_REQUIRE_POSTGRES=1 (CI), where
+    a missing server is a failure: storage tests must not silently stop running there.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(POSTGRES_URL)
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as error:
+        if os.environ.get("DOCSBOT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {error}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({type(error).__name__})")
+    name = f"docsbot_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

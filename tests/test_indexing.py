@@ -1,0 +1,185 @@
+"""Incremental indexing on real parts: Milvus Lite, SQLite, all-MiniLM-L6-v2, real docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.services import Core, make_indexer, open_core
+from config.settings import Settings, SourceSpec
+from indexer.embedding import LocalEmbedder
+from indexer.models import IndexedChunk, IndexedDocument
+from indexer.store import IndexMismatch
+
+
+@pytest.fixture
+def core(
+    make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder
+) -> Core:
+    settings = make_settings(sources=[f"{docs_copy}=https://milvus.io/docs/{{stem}}.md"])
+    opened = open_core(settings, embedder=minilm)
+    yield opened
+    opened.close()
+
+
+def milvus_ids(core: Core, path: str | None = None) -> set[str]:
+    where = f'path == "{path}"' if path else 'id != ""'
+    rows = core.store.client.query(core.store.collection, filter=where, output_fields=["id"])
+    return {row["id"] for row in rows}
+
+
+def test_first_run_indexes_every_page_with_links_and_state(core: Core) -> None:
+    report = make_indexer(core).run()
+
+    # 7 pages in the fixture; fragments/cpu_support.md is included by operational_faq.md and
+    # so is not a page of its own.
+    assert report.docs_seen == 7
+    assert report.docs_added == 7
+    assert report.chunks_embedded == core.store.count() > 8
+    rows = core.store.client.query(
+        core.store.collection,
+        filter='path == "faq/operational_faq.md"',
+        output_fields=["title", "heading", "url", "text"],
+    )
+    assert {r["title"] for r in rows} == {"Operational FAQ"}
+    windows = [r for r in rows if r["heading"] == "Can I install Milvus on Windows?"]
+    assert windows and windows[0]["url"] == (
+        "https://milvus.io/docs/operational_faq.md#can-i-install-milvus-on-windows"
+    )
+    # The fragment's words are indexed inside the page that includes it.
+    assert any("SSE4.2" in r["text"] for r in rows)
+    assert not milvus_ids(core, "fragments/cpu_support.md")
+    with core.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(IndexedDocument)) == 7
+        stored = session.scalar(select(func.count()).select_from(IndexedChunk))
+    assert stored == core.store.count()
+
+
+def test_second_run_embeds_nothing(core: Core) -> None:
+    indexer = make_indexer(core)
+    indexer.run()
+    before = milvus_ids(core)
+
+    report = indexer.run()
+
+    assert (report.docs_seen, report.docs_added, report.docs_changed) == (7, 0, 0)
+    assert (report.chunks_embedded, report.chunks_deleted) == (0, 0)
+    assert milvus_ids(core) == before
+
+
+def test_editing_one_section_reembeds_only_that_chunk(core: Core, docs_copy: Path) -> None:
+    indexer = make_indexer(core)
+    indexer.run()
+    page = docs_copy / "faq" / "operational_faq.md"
+    before = milvus_ids(core, "faq/operational_faq.md")
+    text = page.read_text()
+    page.write_text(
+        text.replace(
+            "#### Can I install Milvus on Windows?",
+            "#### Can I install Milvus on Windows?\n\nWindows users: see WSL2 notes below.",
+        )
+    )
+
+    report = indexer.run()
+
+    after = milvus_ids(core, "faq/operational_faq.md")
+    assert (report.docs_changed, report.docs_added) == (1, 0)
+    assert report.chunks_embedded == 1 == report.chunks_deleted
+    assert len(after - before) == 1 and len(before - after) == 1
+    new_id = (after - before).pop()
+    row = core.store.client.get(core.store.collection, ids=[new_id], output_fields=["text"])[0]
+    assert "WSL2" in row["text"]
+
+
+def test_deleting_a_file_removes_its_chunks(core: Core, docs_copy: Path) -> None:
+    indexer = make_indexer(core)
+    indexer.run()
+    assert milvus_ids(core, "reference/bitset.md")
+    (docs_copy / "reference" / "bitset.md").unlink()
+
+    report = indexer.run()
+
+    assert report.docs_removed == 1
+    assert not milvus_ids(core, "reference/bitset.md")
+    assert report.chunks_deleted > 0
+    with core.sessions() as session:
+        paths = set(session.scalars(select(IndexedDocument.path)))
+    assert "reference/bitset.md" not in paths
+
+
+def test_missing_source_keeps_its_chunks(core: Core, docs_copy: Path) -> None:
+    indexer = make_indexer(core)
+    indexer.run()
+    before = milvus_ids(core)
+    moved = docs_copy.rename(docs_copy.with_name("elsewhere"))
+
+    report = indexer.run()
+
+    assert report.failed_sources and str(docs_copy) in report.failed_sources[0]
+    assert report.docs_removed == 0 and report.chunks_deleted == 0
+    assert milvus_ids(core) == before
+    moved.rename(docs_copy)
+
+
+def test_bad_files_are_skipped_with_one_log_line_each(
+    core: Core, docs_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (docs_copy / "empty.md").write_text("   \n")
+    (docs_copy / "latin1.md").write_bytes("# Caf\xe9\n".encode("latin-1"))
+    (docs_copy / "binary.md").write_bytes(b"\x89PNG\x00\x00binary")
+    (docs_copy / "huge.txt").write_text("x" * 3_000_000)
+    (docs_copy / "image.png").write_bytes(b"\x89PNG")  # unsupported type: silently ignored
+
+    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
+        report = make_indexer(core).run()
+
+    assert report.files_skipped == 4
+    assert report.docs_seen == 7
+    skipped = [r.getMessage() for r in caplog.records]
+    for name, reason in [
+        ("empty.md", "empty"),
+        ("latin1.md", "not UTF-8"),
+        ("binary.md", "binary"),
+        ("huge.txt", "too large"),
+    ]:
+        assert sum(name in m and reason in m for m in skipped) == 1, skipped
+
+
+def test_index_built_with_another_model_is_refused(
+    core: Core, make_settings: Callable[..., Settings], tiny_models: dict[str, Path]
+) -> None:
+    make_indexer(core).run()
+    core.close()
+    other = make_settings(embedding_model=str(tiny_models["embedder"]))
+
+    with pytest.raises(IndexMismatch, match=r"re-index|--rebuild") as raised:
+        open_core(other).store.check_model()
+    assert "all-MiniLM-L6-v2" in str(raised.value)
+
+
+def test_rebuild_starts_over(core: Core) -> None:
+    indexer = make_indexer(core)
+    first = indexer.run()
+    report = indexer.run(rebuild=True)
+    assert report.docs_added == 7
+    assert report.chunks_embedded == first.chunks_embedded == core.store.count()
+
+
+def test_sources_can_be_narrowed_and_removed_sources_vanish(
+    core: Core, docs_copy: Path
+) -> None:
+    indexer = make_indexer(core)
+    indexer.run()
+    only_faq = SourceSpec(location=str(docs_copy / "faq"))
+
+    report = indexer.run([only_faq])
+
+    # The old source is no longer configured: its pages go; the faq pages come back under
+    # their new source with paths relative to it.
+    assert report.docs_removed == 7
+    assert {r for r in milvus_ids(core, "product_faq.md")}
+    assert not milvus_ids(core, "faq/product_faq.md")
