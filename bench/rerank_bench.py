@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     ratios = {label: med["recipe_fp32"] / med[label] for label in others}
     cpu_ratios = {label: med_cpu["recipe_fp32"] / med_cpu[label] for label in others}
+    best = {label: min(values) for label, values in times.items()}
+    best_ratios = {label: best["recipe_fp32"] / best[label] for label in others}
 
     log("")
     header = ("method", "median s", "recipe/ours", "median cpu s", "cpu ratio", "peak MiB")
@@ -247,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:14s} {med[label]:9.2f} {ratio:>12s} {med_cpu[label]:13.1f} {cpu_ratio:>10s} "
             f"{peak[label]:9.1f} {diff:>10s}"
         )
+    log(
+        "fastest rep (least disturbed by other load): "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in best.items())
+        + "; recipe/ours on those: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in best_ratios.items())
+    )
     log(f"recipe scores: {[round(s, 4) for s in scores['recipe_fp32']]}")
     log(f"{ours_label} scores: {[round(s, 4) for s in scores[ours_label]]}")
     log(f"largest run-to-run score change: {max(drift.values()):.1e}")
@@ -274,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             "times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "median_s": {k: round(v, 3) for k, v in med.items()},
             "speedup_recipe_over": {k: round(v, 3) for k, v in ratios.items()},
+            "min_s": {k: round(v, 3) for k, v in best.items()},
+            "speedup_recipe_over_on_min": {k: round(v, 3) for k, v in best_ratios.items()},
             "cpu_s": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
             "other_processes_cpu_s": {k: [round(x, 1) for x in v] for k, v in contention.items()},
             "median_cpu_s": {k: round(v, 2) for k, v in med_cpu.items()},

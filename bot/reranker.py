@@ -84,11 +84,16 @@ class Qwen3Reranker:
     ) -> Qwen3Reranker:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = ensure_loadable(name, "reranker", "DOCSBOT_RERANKER_MODEL")
+        ref = ensure_loadable(name, "reranker", "DOCSBOT_RERANKER_MODEL")
         target = pick_device(device)
         torch_dtype = pick_dtype(dtype, target)
-        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        local = ref.local_only
+        tokenizer = AutoTokenizer.from_pretrained(
+            ref.path, padding_side="left", local_files_only=local
+        )
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            ref.path, dtype=torch_dtype, local_files_only=local
+        )
         model.to(target).eval()
         log.info("reranker %s on %s (%s)", name, target, str(torch_dtype).removeprefix("torch."))
         return cls(

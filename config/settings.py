@@ -233,6 +233,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
 
 
+def _field_of(location: str) -> str:
+    """Errors name aliased fields by their alias (OPENAI_BASE_URL); map back to the field."""
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices) and location in alias.choices:
+            return name
+    return location
+
+
 def _env_name(field: str) -> str:
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
@@ -241,13 +250,17 @@ def _env_name(field: str) -> str:
     return f"DOCSBOT_{field.upper()}"
 
 
+def _is_secret(field: str) -> bool:
+    info = Settings.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)
+
+
 def describe_validation_error(error: ValidationError) -> str:
     lines = ["Invalid configuration:"]
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "?"
-        value = item.get("input")
-        shown = "<secret>" if "token" in field or "key" in field or "secret" in field else value
-        lines.append(f"  {_env_name(field)}={shown!r}: {item['msg']}")
+        field = _field_of(str(item["loc"][0])) if item["loc"] else "?"
+        shown = "<secret>" if _is_secret(field) else repr(item.get("input"))
+        lines.append(f"  {_env_name(field)}={shown}: {item['msg']}")
     lines.append("Fix the value in the environment, .env or docsbot.toml (see `docsbot config`).")
     return "\n".join(lines)
 

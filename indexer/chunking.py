@@ -11,12 +11,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from indexer.parsing import ATX, FENCE
+from indexer.parsing import ATX, FENCE, Fences
 from indexer.sources import Document
 
 # Counts tokens of many texts at once (a fast tokenizer is much quicker batched).
 TokenCounter = Callable[[Sequence[str]], list[int]]
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
 CUSTOM_ANCHOR = re.compile(r"\s*\{#([A-Za-z0-9_-]+)\}\s*$")
 
@@ -48,7 +48,7 @@ class Section:
 
 def slugify(heading: str) -> str:
     """GitHub / MkDocs style anchors: lowercase, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"`|\*\*?|__?", "", heading).strip().lower()
+    text = re.sub(r"`|\*\*?|(?<!\w)_+|_+(?!\w)", "", heading).strip().lower()
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"[^\w\- ]", "", text)
     return re.sub(r"\s", "-", text)
@@ -58,12 +58,9 @@ def split_sections(markdown: str) -> list[Section]:
     sections = [Section(path=[], anchor="")]
     stack: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    fence: str | None = None
+    fences = Fences()
     for line in markdown.splitlines():
-        fence_match = FENCE.match(line)
-        if fence_match and (fence is None or fence_match.group(2).startswith(fence)):
-            fence = fence_match.group(2)[:3] if fence is None else None
-        heading = ATX.match(line) if fence is None else None
+        heading = ATX.match(line) if fences.feed(line) == "text" else None
         if not heading:
             sections[-1].lines.append(line)
             continue
@@ -97,18 +94,18 @@ def split_blocks(lines: list[str]) -> list[tuple[str, str]]:
             blocks.append((kind, text))
         current = []
 
-    fence: str | None = None
+    fences = Fences()
     for line in lines:
-        match = FENCE.match(line)
-        if fence is not None:
+        state = fences.feed(line)
+        if state in ("code", "close"):
             current.append(line)
-            if match and match.group(2).startswith(fence):
+            if state == "close":
                 flush()
-                fence, kind = None, "prose"
+                kind = "prose"
             continue
-        if match:
+        if state == "open":
             flush()
-            fence, kind = match.group(2)[:3], "code"
+            kind = "code"
             current.append(line)
         elif line.lstrip().startswith("|"):
             if kind != "table":
@@ -140,47 +137,60 @@ class Chunker:
         """Part of every document hash: changing chunk settings re-chunks everything."""
         return f"v{CHUNKER_VERSION}:{self.budget}:{self.overlap}"
 
-    def _pieces(self, kind: str, text: str, size: int) -> list[tuple[str, int]]:
+    def _pieces(self, kind: str, text: str) -> list[tuple[str, int]]:
         """Split one oversized block into parts that fit (code re-fenced, tables keep header)."""
-        if kind == "prose":
-            units = SENTENCE_END.split(text)
-            if len(units) == 1:
-                units = text.split("\n")
-            joiner = " " if len(SENTENCE_END.split(text)) > 1 else "\n"
+        sentences = SENTENCE_END.split(text) if kind == "prose" else []
+        if len(sentences) > 1:
+            units, joiner = sentences, " "
         else:
             units, joiner = text.split("\n"), "\n"
         head: list[str] = []
-        if kind == "code":
-            head, units = [units[0]], units[1:-1] if len(units) > 2 else units[1:]
+        tail: list[str] = []
+        if kind == "code" and len(units) >= 2:
+            head, units = [units[0]], units[1:]
+            if Fences().feed(head[0]) == "open" and FENCE.match(units[-1] or ""):
+                tail, units = [units[-1]], units[:-1]
         elif kind == "table" and len(units) > 2:
             head, units = units[:2], units[2:]
-        sizes = self.count([*units, "\n".join(head)])
-        head_size, sizes = sizes[-1], sizes[:-1]
+        # Prose pieces leave room for the overlap that will open the next chunk.
+        limit = self.budget - (self.overlap if kind == "prose" else 0)
+        sizes = self.count([*units, "\n".join(head + tail)])
+        frame, sizes = sizes[-1], sizes[:-1]
+        if frame > limit // 2:  # a header that big cannot ride along every piece
+            units, sizes = head + units + tail, self.count(head + units + tail)
+            head, tail, frame = [], [], 0
         pieces: list[tuple[str, int]] = []
         group: list[str] = []
-        total = head_size
+        total = frame
         for unit, n in zip(units, sizes, strict=True):
-            if group and total + n > self.budget:
-                pieces.append((self._wrap(kind, head, group, joiner), total))
-                group, total = [], head_size
-            if n > self.budget:  # one giant line: cut it by characters
-                step = max(1, len(unit) * self.budget // (n + 1))
-                for start in range(0, len(unit), step):
-                    part = unit[start : start + step]
-                    pieces.append((self._wrap(kind, head, [part], joiner), self.budget))
-                continue
-            group.append(unit)
-            total += n
+            for part, part_size in self._fit(unit, n, limit - frame):
+                if group and total + part_size > limit:
+                    pieces.append(("\n".join([*head, joiner.join(group), *tail]), total))
+                    group, total = [], frame
+                group.append(part)
+                total += part_size
         if group:
-            pieces.append((self._wrap(kind, head, group, joiner), total))
+            pieces.append(("\n".join([*head, joiner.join(group), *tail]), total))
         return pieces
 
-    @staticmethod
-    def _wrap(kind: str, head: list[str], units: list[str], joiner: str) -> str:
-        body = joiner.join(units)
-        if kind == "code":
-            return "\n".join([*head, body, head[0].strip()[:3] if head else "```"])
-        return "\n".join([*head, body]) if head else body
+    def _fit(self, unit: str, size: int, room: int) -> list[tuple[str, int]]:
+        """One line longer than the budget (minified JSON, a long URL list): cut at spaces."""
+        if size <= room:
+            return [(unit, size)]
+        words = unit.split(" ")
+        counts = self.count(words)
+        parts: list[tuple[str, int]] = []
+        group: list[str] = []
+        total = 0
+        for word, n in zip(words, counts, strict=True):
+            if group and total + n > room:
+                parts.append((" ".join(group), total))
+                group, total = [], 0
+            group.append(word)
+            total += n
+        if group:
+            parts.append((" ".join(group), total))
+        return parts
 
     def _tail(self, text: str) -> str:
         """The last sentences of a chunk, up to the overlap budget, to open the next one."""
@@ -207,17 +217,23 @@ class Chunker:
             sizes = self.count([text for _, text in blocks])
             texts: list[str] = []
             current: list[str] = []
+            last_kind = "prose"
             total = 0
             for (kind, text), n in zip(blocks, sizes, strict=True):
-                parts = [(text, n)] if n <= self.budget else self._pieces(kind, text, n)
+                parts = [(text, n)] if n <= self.budget else self._pieces(kind, text)
                 for part, size in parts:
                     if current and total + size > self.budget:
                         texts.append("\n\n".join(current))
-                        tail = self._tail(current[-1]) if kind == "prose" else ""
-                        current = [tail] if tail else []
-                        total = self.count([tail])[0] if tail else 0
+                        # Overlap only from prose, and only when it still leaves room.
+                        tail = self._tail(current[-1]) if last_kind == "prose" else ""
+                        tail_size = self.count([tail])[0] if tail else 0
+                        if tail and tail_size + size <= self.budget:
+                            current, total = [tail], tail_size
+                        else:
+                            current, total = [], 0
                     current.append(part)
                     total += size
+                    last_kind = kind
             if current:
                 texts.append("\n\n".join(current))
             for text in texts:

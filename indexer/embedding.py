@@ -60,11 +60,14 @@ class LocalEmbedder:
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
-        resolved = ensure_loadable(name, "embedding", "DOCSBOT_EMBEDDING_MODEL")
+        ref = ensure_loadable(name, "embedding", "DOCSBOT_EMBEDDING_MODEL")
         self.device = pick_device(device)
         self.torch_dtype = pick_dtype(dtype, self.device)
         self.model = SentenceTransformer(
-            resolved, device=self.device, model_kwargs={"dtype": self.torch_dtype}
+            ref.path,
+            device=self.device,
+            model_kwargs={"dtype": self.torch_dtype},
+            local_files_only=ref.local_only,
         )
         self.model.eval()
         native = int(self.model.get_embedding_dimension() or 0)

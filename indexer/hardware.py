@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -59,11 +60,25 @@ def in_hf_cache(repo_id: str) -> bool:
     return isinstance(found, str)
 
 
-def ensure_loadable(name: str, role: str, setting: str) -> str:
-    """Fail in seconds, with a way forward, instead of after a minute of hub retries."""
+@dataclass(frozen=True)
+class ModelRef:
+    path: str
+    local_only: bool  # load without asking the hub (it is unreachable, or not needed)
+
+
+def ensure_loadable(name: str, role: str, setting: str) -> ModelRef:
+    """Fail in seconds, with a way forward, instead of after a minute of hub retries.
+
+    A cached model on a machine without the hub loads with `local_files_only`, for the same
+    reason: otherwise every start waits for the hub's update check to time out.
+    """
     resolved = resolve_model(name)
-    if Path(resolved).is_dir() or in_hf_cache(resolved) or hub_reachable():
-        return resolved
+    if Path(resolved).is_dir():
+        return ModelRef(resolved, True)
+    if hub_reachable():
+        return ModelRef(resolved, False)
+    if in_hf_cache(resolved):
+        return ModelRef(resolved, True)
     raise ModelUnavailable(
         f"The {role} model {name!r} is not in the local Hugging Face cache and "
         f"{HUB_HOST} cannot be reached from here. Either download it once where the hub is "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ from bs4 import BeautifulSoup, Tag
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 INCLUDE = re.compile(r"\{\{\s*(fragments/[^\s{}]+?)\s*\}\}")
 TEMPLATE_NOISE = re.compile(r"\{\{\s*tab\s*\}\}")
-FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})")
+FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
+INLINE_CODE = re.compile(r"(`+)[^`\n]+?\1")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?:\s[^<>]*)?/?>")
@@ -29,6 +31,32 @@ RST_SUFFIXES = {".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 TEXT_SUFFIXES = {".txt", ".text"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | RST_SUFFIXES | HTML_SUFFIXES | TEXT_SUFFIXES
+
+
+class Fences:
+    """Where fenced code starts and ends, as CommonMark has it: a fence closes only on the same
+    character, at least as long, with nothing after it, so a ```` block can show ``` inside."""
+
+    def __init__(self) -> None:
+        self.opening: str | None = None
+
+    @property
+    def inside(self) -> bool:
+        return self.opening is not None
+
+    def feed(self, line: str) -> str:
+        """'open', 'close', 'code' (a line inside a fence) or 'text'."""
+        match = FENCE.match(line)
+        if self.opening is None:
+            if match and not (match.group(2)[0] == "`" and "`" in match.group(3)):
+                self.opening = match.group(2)
+                return "open"
+            return "text"
+        closes = match and match.group(2)[0] == self.opening[0] and not match.group(3).strip()
+        if closes and match and len(match.group(2)) >= len(self.opening):
+            self.opening = None
+            return "close"
+        return "code"
 
 
 @dataclass(frozen=True)
@@ -71,10 +99,18 @@ def resolve_includes(
 
 
 def _clean_inline_html(segment: str) -> str:
-    """Markdown files carry HTML (tab widgets, tables, notes); keep the words, lose the tags."""
+    """Markdown files carry HTML (tab widgets, tables, notes); keep the words, lose the tags.
+
+    Inline code is set aside first: `connect -h <host>` is text to keep, not a tag."""
     if "<" not in segment and "&" not in segment:
         return segment
-    segment = HTML_COMMENT.sub("", segment)
+    spans: list[str] = []
+
+    def shield(match: re.Match[str]) -> str:
+        spans.append(match.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    segment = INLINE_CODE.sub(shield, HTML_COMMENT.sub("", segment))
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1).lower()
@@ -89,15 +125,14 @@ def _clean_inline_html(segment: str) -> str:
             return "\n\n" if closing else "\n\n" + "#" * int(name[1]) + " "
         return ""
 
-    segment = TAG.sub(replace, segment)
-    return html.unescape(segment)
+    segment = html.unescape(TAG.sub(replace, segment))
+    return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], segment)
 
 
 def clean_markdown(text: str) -> str:
     """Strip images, inline HTML and template noise outside code fences; keep code untouched."""
     out: list[str] = []
     prose: list[str] = []
-    fence: str | None = None
 
     def flush() -> None:
         if prose:
@@ -107,29 +142,24 @@ def clean_markdown(text: str) -> str:
             out.append(_clean_inline_html(chunk))
             prose.clear()
 
+    fences = Fences()
     for line in text.splitlines():
-        match = FENCE.match(line)
-        if fence is None and match:
-            flush()
-            fence = match.group(2)[0] * 3
-            out.append(line)
-        elif fence is not None:
-            out.append(line)
-            if line.strip().startswith(fence):
-                fence = None
-        else:
+        state = fences.feed(line)
+        if state == "text":
             prose.append(line)
+            continue
+        if state == "open":
+            flush()
+        out.append(line)
     flush()
     result = "\n".join(out)
     return re.sub(r"\n{3,}", "\n\n", result).strip() + "\n"
 
 
 def first_heading(markdown: str) -> str | None:
-    fence = False
+    fences = Fences()
     for line in markdown.splitlines():
-        if FENCE.match(line):
-            fence = not fence
-        elif not fence and (match := ATX.match(line)):
+        if fences.feed(line) == "text" and (match := ATX.match(line)):
             return match.group(2).strip()
     return None
 
@@ -143,6 +173,10 @@ def parse_markdown(text: str, fallback_title: str) -> Parsed:
 
 RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.])\1{2,}\s*$")
 RST_DIRECTIVE = re.compile(r"^\.\.\s+(code-block|code|sourcecode)::\s*(\S*)")
+RST_OPTION = re.compile(r"^\s+:[\w-]+:")
+RST_ADMONITION = re.compile(
+    r"^\.\.\s+(note|warning|tip|important|caution|danger|attention|hint|seealso)::\s*(.*)$"
+)
 RST_ROLE = re.compile(r":[a-z:]+:`([^`<]*?)(?:\s*<[^>]*>)?`")
 
 
@@ -170,10 +204,15 @@ def parse_rst(text: str, fallback_title: str) -> Parsed:
                 while i < len(lines) and (not lines[i].strip() or lines[i].startswith((" ", "\t"))):
                     block.append(lines[i])
                     i += 1
-                code = "\n".join(b[4:] if b.startswith("    ") else b.strip() for b in block)
-                out.append(f"```{directive.group(2)}\n{code.strip()}\n```")
+                while block and RST_OPTION.match(block[0]):  # :linenos:, :caption: ...
+                    block.pop(0)
+                code = textwrap.dedent("\n".join(block)).strip("\n")
+                out.append(f"```{directive.group(2)}\n{code}\n```")
                 continue
-            if line.strip().endswith("::") and not line.strip().startswith(".."):
+            admonition = RST_ADMONITION.match(line)
+            if admonition:
+                out.append(f"**{admonition.group(1).capitalize()}:** {admonition.group(2)}")
+            elif line.strip().endswith("::") and not line.strip().startswith(".."):
                 out.append(line.rstrip()[:-1])
             elif not line.startswith(".. "):
                 out.append(RST_ROLE.sub(r"`\1`", line).replace("``", "`"))
@@ -181,7 +220,7 @@ def parse_rst(text: str, fallback_title: str) -> Parsed:
             continue
         if char not in levels:
             levels.append(char)
-        out.append(f"\n{'#' * min(len(levels), 6)} {title_line}\n")
+        out.append(f"\n{'#' * min(levels.index(char) + 1, 6)} {title_line}\n")
     markdown = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
     return Parsed(title=first_heading(markdown) or fallback_title, markdown=markdown)
 

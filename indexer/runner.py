@@ -147,6 +147,7 @@ class Indexer:
                 log.error("source %s failed, keeping its indexed chunks: %s", spec.location, error)
                 report.failed_sources.append(f"{spec.location}: {error}")
                 kept.update(k for k in known if k[0] == spec.key)
+        kept.update(stats.unreachable)
         report.docs_seen = len(seen)
         report.files_skipped = len(stats.skipped)
         report.docs_added = sum(1 for p in pending if p.added)

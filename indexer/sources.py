@@ -40,6 +40,9 @@ class Document:
 @dataclass
 class LoadStats:
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Documents that exist but could not be read this time (a 503, a timeout): their chunks
+    # must stay, unlike those of a page that is gone (404).
+    unreachable: list[tuple[str, str]] = field(default_factory=list)
 
     def skip(self, path: str, reason: str) -> None:
         log.warning("skipping %s: %s", path, reason)
@@ -136,28 +139,55 @@ def load_folder(spec: SourceSpec, max_bytes: int, stats: LoadStats) -> Iterator[
         yield Document(spec.key, rel, parsed.title, parsed.markdown, page_url(spec, rel, root))
 
 
-def _sitemap_urls(xml_text: str, base: str) -> list[str]:
-    root = ElementTree.fromstring(xml_text)
-    locs = [el.text.strip() for el in root.iter() if el.tag.endswith("loc") and el.text]
-    return [urljoin(base, loc) for loc in locs][:MAX_SITEMAP_PAGES]
+def _fetch(client: httpx.Client, url: str) -> httpx.Response:
+    response = client.get(url, follow_redirects=True)
+    response.raise_for_status()
+    return response
+
+
+def _page_urls(client: httpx.Client, url: str, first: httpx.Response, depth: int = 0) -> list[str]:
+    """The pages of a sitemap (following a sitemap index one level), or the page itself."""
+    head = first.text[:2000]
+    if not (url.endswith(".xml") or "<urlset" in head or "<sitemapindex" in head):
+        return [url]
+    try:
+        root = ElementTree.fromstring(first.text)
+    except ElementTree.ParseError as error:
+        raise SourceUnavailable(f"{url} is not a readable sitemap ({error})") from error
+    locs = [
+        urljoin(url, el.text.strip()) for el in root.iter() if el.tag.endswith("loc") and el.text
+    ]
+    if not root.tag.endswith("sitemapindex"):
+        return locs[:MAX_SITEMAP_PAGES]
+    if depth >= 1:
+        return []
+    pages: list[str] = []
+    for child in locs:
+        try:
+            pages += _page_urls(client, child, _fetch(client, child), depth + 1)
+        except httpx.HTTPError as error:
+            raise SourceUnavailable(f"child sitemap {child}: {error}") from error
+    return pages[:MAX_SITEMAP_PAGES]
 
 
 def load_url(
     spec: SourceSpec, client: httpx.Client, max_bytes: int, stats: LoadStats
 ) -> Iterator[Document]:
     try:
-        first = client.get(spec.location, follow_redirects=True)
-        first.raise_for_status()
+        first = _fetch(client, spec.location)
     except httpx.HTTPError as error:
         raise SourceUnavailable(f"{spec.location}: {error}") from error
-    is_sitemap = spec.location.endswith(".xml") or "<urlset" in first.text[:2000]
-    pages = _sitemap_urls(first.text, spec.location) if is_sitemap else [spec.location]
-    for url in pages:
+    for url in _page_urls(client, spec.location, first):
         try:
-            response = first if url == spec.location else client.get(url, follow_redirects=True)
-            response.raise_for_status()
+            response = first if url == spec.location else _fetch(client, url)
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code not in (404, 410):
+                stats.unreachable.append((spec.key, url))
+            stats.skip(url, f"fetch failed ({error.response.status_code})")
+            continue
         except httpx.HTTPError as error:
-            stats.skip(url, f"fetch failed ({error})")
+            stats.unreachable.append((spec.key, url))
+            stats.skip(url, f"fetch failed ({type(error).__name__}: {error})")
             continue
         if len(response.content) > max_bytes:
             stats.skip(url, f"too large ({len(response.content)} bytes)")

@@ -20,10 +20,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from config.settings import Settings  # noqa: E402
-from indexer.embedding import LocalEmbedder  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
-from tests.fakes.tiny_qwen import build_embedder, build_reranker  # noqa: E402
+from config.settings import Settings
+from indexer.embedding import LocalEmbedder
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.tiny_qwen import build_embedder, build_reranker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MILVUS_DOCS = FIXTURES / "milvus-docs"

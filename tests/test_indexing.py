@@ -17,9 +17,7 @@ from indexer.store import IndexMismatch
 
 
 @pytest.fixture
-def core(
-    make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder
-) -> Core:
+def core(make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder) -> Core:
     settings = make_settings(sources=[f"{docs_copy}=https://milvus.io/docs/{{stem}}.md"])
     opened = open_core(settings, embedder=minilm)
     yield opened
@@ -169,9 +167,7 @@ def test_rebuild_starts_over(core: Core) -> None:
     assert report.chunks_embedded == first.chunks_embedded == core.store.count()
 
 
-def test_sources_can_be_narrowed_and_removed_sources_vanish(
-    core: Core, docs_copy: Path
-) -> None:
+def test_sources_can_be_narrowed_and_removed_sources_vanish(core: Core, docs_copy: Path) -> None:
     indexer = make_indexer(core)
     indexer.run()
     only_faq = SourceSpec(location=str(docs_copy / "faq"))

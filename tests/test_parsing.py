@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from indexer.parsing import (
     clean_markdown,
     find_includes,
@@ -67,7 +65,9 @@ def test_fragments_are_inlined_nested_without_their_front_matter() -> None:
 
 
 def test_missing_fragment_is_removed() -> None:
-    result = resolve_includes("Before {{fragments/gone.md}}after", {}.get)
+    none: dict[str, str] = {}
+
+    result = resolve_includes("Before {{fragments/gone.md}}after", none.get)
 
     assert result == "Before after"
 
@@ -150,11 +150,6 @@ def test_html_comments_and_images_are_removed() -> None:
     assert cleaned == "Before  after.\n\nNext para.\n"
 
 
-@pytest.mark.xfail(
-    reason="BUG: indexer/parsing.py:102-107 (clean_markdown.flush) only protects fenced blocks; "
-    "_clean_inline_html strips `<host>` / `Vec<T>` inside inline code spans",
-    strict=True,
-)
 def test_html_like_text_inside_inline_code_is_kept() -> None:
     cleaned = clean_markdown("Run `milvus_cli connect -h <host>` or use `Vec<T>`.\n")
 
@@ -214,12 +209,6 @@ def test_rst_underline_shorter_than_title_is_not_a_heading() -> None:
     assert headings_of(markdown) == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: indexer/parsing.py:184 uses len(levels) (styles seen so far) as the level "
-    "instead of levels.index(char) + 1, so a heading that returns to an earlier style gets "
-    "the deepest level seen",
-    strict=True,
-)
 def test_rst_heading_returning_to_an_earlier_style_gets_that_level() -> None:
     assert headings_of(parse_rst(RST, "fb").markdown)[3] == "## Back to top level"
     text = "A\n===\n\nx\n\nB\n---\n\ny\n\nC\n===\n\nz\n"
@@ -255,32 +244,18 @@ def test_rst_without_headings_uses_fallback_title() -> None:
     assert parsed.markdown == "Just a paragraph.\n"
 
 
-@pytest.mark.xfail(
-    reason="BUG: indexer/parsing.py:173 dedents code-block bodies by exactly 4 spaces or "
-    "strips lines entirely; 3-space-indented RST code loses one level of nesting",
-    strict=True,
-)
 def test_rst_code_block_with_three_space_indent_keeps_its_indentation() -> None:
     text = ".. code-block:: python\n\n   def f():\n       return 1\n"
 
     assert "```python\ndef f():\n    return 1\n```" in parse_rst(text, "fb").markdown
 
 
-@pytest.mark.xfail(
-    reason="BUG: indexer/parsing.py:167-173 copies directive options (`:linenos:`) into the code",
-    strict=True,
-)
 def test_rst_code_block_options_are_not_code() -> None:
     text = ".. code-block:: python\n    :linenos:\n\n    x = 1\n"
 
     assert "```python\nx = 1\n```" in parse_rst(text, "fb").markdown
 
 
-@pytest.mark.xfail(
-    reason="BUG: indexer/parsing.py:178 drops every line starting with '.. ', so the text of "
-    "`.. note:: ...` / `.. warning:: ...` on the directive line is lost",
-    strict=True,
-)
 def test_rst_admonition_text_is_kept() -> None:
     text = "Intro.\n\n.. warning:: Back up the etcd volume before upgrading.\n"
 

@@ -1,0 +1,360 @@
+"""Sources: local folders (kinds, skips, page URLs) and http(s) pages / sitemaps on loopback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.settings import SourceSpec
+from indexer.sources import (
+    Document,
+    LoadStats,
+    SourceUnavailable,
+    load_folder,
+    load_source,
+    load_url,
+    page_url,
+)
+
+MAX_BYTES = 10_000
+
+# --- local folders --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    files: dict[str, str | bytes] = {
+        "index.md": "---\ntitle: Home\n---\nWelcome.\n\n{{fragments/note.md}}\n",
+        "fragments/note.md": "---\ntitle: Note\n---\nShared note words.\n",
+        "guide/setup.rst": "Setup Guide\n===========\n\nInstall it.\n",
+        "release_notes.txt": "Version 2 is out.\n",
+        "page.html": "<html><head><title>HTML Page</title></head><body><p>Hi</p></body></html>",
+        "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00",
+        "data.json": '{"not": "a doc"}',
+        ".hidden/secret.md": "# Secret\n\nhidden words\n",
+        "node_modules/pkg/README.md": "# Package\n\nvendored words\n",
+        "_build/html/index.html": "<title>Built</title><p>generated</p>",
+        "bad/binary.md": b"# Bin\x00\x01\x02",
+        "bad/latin1.md": "# Café\n".encode("latin-1"),
+        "bad/blank.md": "  \n\n",
+        "bad/huge.md": "# Huge\n\n" + "word " * (MAX_BYTES // 5),
+        "bad/only-front-matter.md": "---\ntitle: Empty\n---\n",
+    }
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+def load(spec: SourceSpec, stats: LoadStats | None = None) -> list[Document]:
+    return list(load_folder(spec, MAX_BYTES, stats or LoadStats()))
+
+
+def test_folder_loads_supported_kinds_and_skips_the_rest(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = LoadStats()
+    caplog.set_level(logging.WARNING, logger="indexer.sources")
+
+    docs = load(SourceSpec(location=str(folder)), stats)
+
+    assert [(d.path, d.title) for d in docs] == [
+        ("index.md", "Home"),
+        ("page.html", "HTML Page"),
+        ("release_notes.txt", "release notes"),  # file name as title, "_" as space
+        ("guide/setup.rst", "Setup Guide"),
+    ]
+    assert {d.source_key for d in docs} == {str(folder.resolve())}
+    by_path = {d.path: d for d in docs}
+    # The fragment's words live in the page that includes it, not in a page of their own.
+    assert "Shared note words." in by_path["index.md"].markdown
+    assert "{{" not in by_path["index.md"].markdown
+    assert by_path["guide/setup.rst"].markdown.startswith("# Setup Guide\n")
+    assert by_path["release_notes.txt"].markdown == "Version 2 is out.\n"
+
+
+def test_bad_files_are_skipped_with_one_log_line_each(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = LoadStats()
+    caplog.set_level(logging.WARNING, logger="indexer.sources")
+
+    load(SourceSpec(location=str(folder)), stats)
+
+    reasons = dict(stats.skipped)
+    assert sorted(reasons) == [
+        "bad/binary.md",
+        "bad/blank.md",
+        "bad/huge.md",
+        "bad/latin1.md",
+        "bad/only-front-matter.md",
+    ]
+    assert reasons["bad/binary.md"] == "binary content"
+    assert reasons["bad/blank.md"] == "empty"
+    assert reasons["bad/huge.md"].startswith("too large (")
+    assert "DOCSBOT_MAX_FILE_BYTES=10000" in reasons["bad/huge.md"]
+    assert reasons["bad/latin1.md"] == "not UTF-8 (byte 5)"
+    assert reasons["bad/only-front-matter.md"] == "no text after cleaning"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 5
+    for path, reason in stats.skipped:
+        assert f"skipping {path}: {reason}" in warnings
+    # Unsupported kinds and skipped folders are not "bad": they are silently not documents.
+    assert not any(w for w in warnings if "png" in w or "json" in w or "secret" in w)
+
+
+def test_page_url_appends_the_relative_path_to_base_url(folder: Path) -> None:
+    spec = SourceSpec(location=str(folder), base_url="https://docs.example.com/v2/")
+
+    urls = {d.path: d.url for d in load(spec)}
+
+    assert urls["guide/setup.rst"] == "https://docs.example.com/v2/guide/setup.rst"
+    assert urls["index.md"] == "https://docs.example.com/v2/index.md"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://docs.example.com/{stem}.html", "https://docs.example.com/setup.html"),
+        ("https://docs.example.com/{path_noext}/", "https://docs.example.com/guide/setup/"),
+        (
+            "https://git.example.com/blob/main/{path}",
+            "https://git.example.com/blob/main/guide/setup.rst",
+        ),
+        ("https://docs.example.com", "https://docs.example.com/guide/setup.rst"),
+    ],
+)
+def test_page_url_templates(folder: Path, base_url: str, expected: str) -> None:
+    spec = SourceSpec(location=str(folder), base_url=base_url)
+
+    assert page_url(spec, "guide/setup.rst", folder) == expected
+
+
+def test_without_base_url_pages_link_to_the_file(folder: Path) -> None:
+    docs = load(SourceSpec(location=str(folder)))
+
+    urls = {d.path: d.url for d in docs}
+    assert urls["guide/setup.rst"] == (folder / "guide" / "setup.rst").resolve().as_uri()
+    assert urls["guide/setup.rst"].startswith("file:///")
+
+
+def test_relative_folder_is_resolved_from_cwd(folder: Path, tmp_path: Path) -> None:
+    # The autouse fixture chdirs into tmp_path, where `docs` lives.
+    docs = load(SourceSpec(location="docs"))
+
+    assert len(docs) == 4
+    assert {d.source_key for d in docs} == {str(folder.resolve())}
+
+
+def test_missing_folder_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SourceUnavailable, match="does not exist"):
+        load(SourceSpec(location=str(tmp_path / "nowhere")))
+    (tmp_path / "file.md").write_text("# not a folder\n")
+    with pytest.raises(SourceUnavailable, match="not a directory"):
+        load(SourceSpec(location=str(tmp_path / "file.md")))
+
+
+def test_empty_folder_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(SourceUnavailable, match="is empty"):
+        load(SourceSpec(location=str(tmp_path / "empty")))
+
+
+# --- http(s) sources on a real loopback server ----------------------------------------------
+
+
+@dataclass
+class Site:
+    """A tiny web site: path -> (status, content type, body); requests are recorded."""
+
+    pages: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    base: str = ""
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    served = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.requests.append(self.path)
+            status, kind, body = served.pages.get(self.path, (404, "text/plain", "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    served.base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def html_page(title: str, heading: str, text: str) -> str:
+    return (
+        f"<html><head><title>{title}</title><script>track()</script></head><body>"
+        f"<nav>Menu</nav><main><h2>{heading}</h2><p>{text}</p></main></body></html>"
+    )
+
+
+def load_site(spec: SourceSpec, stats: LoadStats) -> list[Document]:
+    with httpx.Client(timeout=5.0) as client:
+        return list(load_url(spec, client, MAX_BYTES, stats))
+
+
+def test_single_html_page(site: Site) -> None:
+    site.pages["/docs/intro"] = (
+        200,
+        "text/html; charset=utf-8",
+        html_page("Intro | Docs", "Getting started", "Install with pip."),
+    )
+    spec = SourceSpec(location=site.url("/docs/intro"))
+
+    docs = list(load_source(spec, MAX_BYTES, LoadStats()))
+
+    assert len(docs) == 1
+    (page,) = docs
+    assert (page.source_key, page.path, page.url) == (spec.location,) * 3
+    assert page.title == "Intro | Docs"
+    assert page.markdown == "## Getting started\n\nInstall with pip.\n"
+    assert site.requests == ["/docs/intro"]
+
+
+def test_sitemap_loads_its_pages_and_skips_a_missing_one(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.pages["/sitemap.xml"] = (
+        200,
+        "application/xml",
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        f"  <url><loc>{site.url('/docs/a.html')}</loc></url>\n"
+        f"  <url><loc>{site.url('/docs/gone.html')}</loc></url>\n"
+        "  <url><loc> /docs/b/ </loc><lastmod>2024-01-01</lastmod></url>\n"
+        "</urlset>\n",
+    )
+    site.pages["/docs/a.html"] = (200, "text/html", html_page("Page A", "Alpha", "First."))
+    site.pages["/docs/b/"] = (200, "text/html", html_page("Page B", "Beta", "Second."))
+    stats = LoadStats()
+    caplog.set_level(logging.WARNING, logger="indexer.sources")
+
+    docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), stats)
+
+    assert [(d.url, d.title) for d in docs] == [
+        (site.url("/docs/a.html"), "Page A"),
+        (site.url("/docs/b/"), "Page B"),  # relative <loc> resolved against the sitemap
+    ]
+    assert docs[1].markdown == "## Beta\n\nSecond.\n"
+    assert {d.source_key for d in docs} == {site.url("/sitemap.xml")}
+    assert [path for path, _ in stats.skipped] == [site.url("/docs/gone.html")]
+    assert "404" in stats.skipped[0][1]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"skipping {site.url('/docs/gone.html')}: fetch failed")
+    assert site.requests == ["/sitemap.xml", "/docs/a.html", "/docs/gone.html", "/docs/b/"]
+
+
+def test_markdown_and_unsupported_pages(site: Site) -> None:
+    site.pages["/sitemap.xml"] = (
+        200,
+        "text/xml",
+        "<urlset>"
+        + "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in ("/raw.md", "/img", "/t"))
+        + "</urlset>",
+    )
+    site.pages["/raw.md"] = (200, "text/plain", "---\ntitle: Raw\n---\n# Raw page\n\nBody.\n")
+    site.pages["/img"] = (200, "image/png", "\x89PNG")
+    site.pages["/t"] = (200, "text/markdown", "# Served as markdown\n\n<b>bold</b>\n")
+    stats = LoadStats()
+
+    docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), stats)
+
+    assert [(d.title, d.markdown) for d in docs] == [
+        ("Raw", "# Raw page\n\nBody.\n"),
+        ("Served as markdown", "# Served as markdown\n\nbold\n"),
+    ]
+    assert stats.skipped == [(site.url("/img"), "unsupported or empty content (image/png)")]
+
+
+def test_page_over_the_size_limit_is_skipped(site: Site) -> None:
+    site.pages["/sitemap.xml"] = (
+        200,
+        "application/xml",
+        f"<urlset><url><loc>{site.url('/big')}</loc></url></urlset>",
+    )
+    site.pages["/big"] = (200, "text/html", "<p>" + "x" * MAX_BYTES + "</p>")
+    stats = LoadStats()
+
+    assert load_site(SourceSpec(location=site.url("/sitemap.xml")), stats) == []
+    assert stats.skipped == [(site.url("/big"), f"too large ({MAX_BYTES + 7} bytes)")]
+
+
+def test_missing_start_page_is_unavailable(site: Site) -> None:
+    with pytest.raises(SourceUnavailable, match="404"):
+        load_site(SourceSpec(location=site.url("/sitemap.xml")), LoadStats())
+
+
+def test_server_down_is_unavailable() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago and now has no one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = SourceSpec(location=f"http://127.0.0.1:{port}/sitemap.xml")
+
+    with pytest.raises(SourceUnavailable, match=f"127.0.0.1:{port}"):
+        list(load_source(spec, MAX_BYTES, LoadStats()))
+
+
+def test_sitemap_that_is_not_xml_is_unavailable(site: Site) -> None:
+    site.pages["/sitemap.xml"] = (200, "text/html", "<html><body>Please log in<br></body>")
+
+    with pytest.raises(SourceUnavailable):
+        load_site(SourceSpec(location=site.url("/sitemap.xml")), LoadStats())
+
+
+def test_sitemap_index_is_followed(site: Site) -> None:
+    site.pages["/sitemap.xml"] = (
+        200,
+        "application/xml",
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{site.url('/sitemap-docs.xml')}</loc></sitemap></sitemapindex>",
+    )
+    site.pages["/sitemap-docs.xml"] = (
+        200,
+        "text/xml",
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{site.url('/docs/a.html')}</loc></url></urlset>",
+    )
+    site.pages["/docs/a.html"] = (200, "text/html", html_page("Page A", "Alpha", "First."))
+
+    docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), LoadStats())
+
+    assert [(d.url, d.title) for d in docs] == [(site.url("/docs/a.html"), "Page A")]
