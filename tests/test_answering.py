@@ -373,10 +373,6 @@ def test_renumber_without_citations_is_identity() -> None:
     assert renumber_citations("Only [1].", 0) == ("Only.", [])
 
 
-@pytest.mark.xfail(
-    reason="BUG: bot/llm.py renumber_citations rewrites [n] inside code (res[0] -> res)",
-    strict=True,
-)
 def test_renumber_leaves_code_alone() -> None:
     text = "Read the top hit [1]:\n\n```python\nprint(res[0][0]['distance'])\n```\n"
 
@@ -386,11 +382,6 @@ def test_renumber_leaves_code_alone() -> None:
     assert order == [1]
 
 
-@pytest.mark.xfail(
-    reason="BUG: bot/llm.py renumber_citations strips the space before '.' everywhere, "
-    "so `docker build .` becomes `docker build.`",
-    strict=True,
-)
 def test_renumber_keeps_commands_ending_in_dot() -> None:
     text = "Build the image [1]:\n\n```bash\ndocker build -t milvus .\n```\n"
 
@@ -399,11 +390,6 @@ def test_renumber_keeps_commands_ending_in_dot() -> None:
     assert "docker build -t milvus .\n" in new_text
 
 
-@pytest.mark.xfail(
-    reason='BUG: bot/llm.py format_sources puts titles/headings into title="..." unescaped; '
-    "a heading with a double quote breaks the <source> tag",
-    strict=True,
-)
 def test_source_tags_stay_well_formed_when_headings_have_quotes() -> None:
     heading = '`MilvusClient("milvus_demo.db")` gives an error'
     source = NumberedSource(1, "Operational FAQ", heading, "https://x/faq#a", "Body text.")
