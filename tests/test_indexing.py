@@ -14,6 +14,7 @@ from config.settings import Settings, SourceSpec
 from indexer.embedding import LocalEmbedder
 from indexer.models import IndexedChunk, IndexedDocument
 from indexer.store import IndexMismatch
+from tests.conftest import Site, html_page
 
 
 @pytest.fixture
@@ -179,3 +180,31 @@ def test_sources_can_be_narrowed_and_removed_sources_vanish(core: Core, docs_cop
     assert report.docs_removed == 7
     assert {r for r in milvus_ids(core, "product_faq.md")}
     assert not milvus_ids(core, "faq/product_faq.md")
+
+
+def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
+    make_settings: Callable[..., Settings], minilm: LocalEmbedder, site: Site
+) -> None:
+    pages = {
+        "/a": html_page("Alpha", "Install", "Alpha pages explain installing the server."),
+        "/b": html_page("Beta", "Backup", "Beta pages explain taking backups nightly."),
+        "/c": html_page("Gamma", "Upgrade", "Gamma pages explain rolling upgrades."),
+    }
+    for path, body in pages.items():
+        site.pages[path] = (200, "text/html", body)
+    urls = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in pages)
+    site.pages["/sitemap.xml"] = (200, "application/xml", f"<urlset>{urls}</urlset>")
+    core = open_core(make_settings(sources=[site.url("/sitemap.xml")]), embedder=minilm)
+    try:
+        indexer = make_indexer(core)
+        assert indexer.run().docs_added == 3
+        site.pages["/b"] = (503, "text/plain", "maintenance")  # down for now
+        del site.pages["/c"]  # gone: 404
+
+        report = indexer.run()
+
+        assert report.docs_removed == 1
+        assert milvus_ids(core, site.url("/b")), "a page that is down for now keeps its chunks"
+        assert not milvus_ids(core, site.url("/c"))
+    finally:
+        core.close()

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -23,6 +19,7 @@ from indexer.sources import (
     load_url,
     page_url,
 )
+from tests.conftest import Site, html_page
 
 MAX_BYTES = 10_000
 
@@ -175,55 +172,6 @@ def test_empty_folder_is_unavailable(tmp_path: Path) -> None:
 
 
 # --- http(s) sources on a real loopback server ----------------------------------------------
-
-
-@dataclass
-class Site:
-    """A tiny web site: path -> (status, content type, body); requests are recorded."""
-
-    pages: dict[str, tuple[int, str, str]] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
-    base: str = ""
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    served = Site()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.requests.append(self.path)
-            status, kind, body = served.pages.get(self.path, (404, "text/plain", "not found"))
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    served.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def html_page(title: str, heading: str, text: str) -> str:
-    return (
-        f"<html><head><title>{title}</title><script>track()</script></head><body>"
-        f"<nav>Menu</nav><main><h2>{heading}</h2><p>{text}</p></main></body></html>"
-    )
 
 
 def load_site(spec: SourceSpec, stats: LoadStats) -> list[Document]:
