@@ -22,7 +22,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path("/work/shared/corpus/milvus-docs")
+CORPUS = ROOT.parent / "shared" / "corpus" / "milvus-docs"  # beside the checkout, when present
 MIB = 1024 * 1024
 T = TypeVar("T")
 

@@ -26,7 +26,7 @@ import functools
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,78 +50,15 @@ from benchlib import (
 
 from bot.reranker import Qwen3Reranker
 from indexer.hardware import pick_dtype
+from tests.fakes.seeds_recipe import RecipeReranker
 
 N_DOCS = 10
 DOC_TOKENS = 350
 QUERY = "How do I choose the index type and search parameters to get good recall in Milvus?"
 INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 
-# The recipe's strings, copied from the reference (not imported from bot.reranker, so that a
-# drift between the two would show up as a token mismatch below).
-RECIPE_PREFIX = (
-    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
-    'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
-    "<|im_start|>user\n"
-)
-RECIPE_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
-
-
-class RecipeReranker:
-    """The seeds' recipe, step for step (Qwen3-Reranker model card)."""
-
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 8192) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.token_false_id = tokenizer.convert_tokens_to_ids("no")
-        self.token_true_id = tokenizer.convert_tokens_to_ids("yes")
-        self.prefix_tokens = tokenizer.encode(RECIPE_PREFIX, add_special_tokens=False)
-        self.suffix_tokens = tokenizer.encode(RECIPE_SUFFIX, add_special_tokens=False)
-
-    @staticmethod
-    def format_instruction(instruction: str, query: str, doc: str) -> str:
-        return f"<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}"
-
-    def process_inputs(self, pairs: list[str]) -> Any:
-        inputs = self.tokenizer(
-            pairs,
-            padding=False,
-            truncation="longest_first",
-            return_attention_mask=False,
-            max_length=self.max_length - len(self.prefix_tokens) - len(self.suffix_tokens),
-        )
-        for i, ele in enumerate(inputs["input_ids"]):
-            inputs["input_ids"][i] = self.prefix_tokens + ele + self.suffix_tokens
-        inputs = self.tokenizer.pad(
-            inputs, padding=True, return_tensors="pt", max_length=self.max_length
-        )
-        for key in inputs:
-            inputs[key] = inputs[key].to(self.model.device)
-        return inputs
-
-    @torch.no_grad()
-    def compute_logits(self, inputs: Any) -> list[float]:
-        batch_scores = self.model(**inputs).logits[:, -1, :]
-        true_vector = batch_scores[:, self.token_true_id]
-        false_vector = batch_scores[:, self.token_false_id]
-        batch_scores = torch.stack([false_vector, true_vector], dim=1)
-        batch_scores = torch.nn.functional.log_softmax(batch_scores, dim=1)
-        return [float(x) for x in batch_scores[:, 1].exp().tolist()]
-
-    def token_ids(self, query: str, documents: Sequence[str]) -> list[list[int]]:
-        pairs = [self.format_instruction(INSTRUCTION, query, doc) for doc in documents]
-        return [list(map(int, row)) for row in self._unpadded(pairs)]
-
-    def _unpadded(self, pairs: list[str]) -> list[list[int]]:
-        inputs = self.process_inputs(pairs)
-        return [
-            ids[mask.bool()].tolist()
-            for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)
-        ]
-
-    def score(self, query: str, documents: Sequence[str]) -> list[float]:
-        pairs = [self.format_instruction(INSTRUCTION, query, doc) for doc in documents]
-        return self.compute_logits(self.process_inputs(pairs))
+# The recipe lives in tests/fakes/seeds_recipe.py, shared with the exactness test; it keeps
+# its own copy of the prompt strings, so a drift from bot.reranker shows up as a token mismatch.
 
 
 def build_model(vocab_size: int, layers: int | None = None) -> Any:
@@ -175,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{str(ours_dtype).removeprefix('torch.')}"
     )
 
-    recipe = RecipeReranker(model_fp32, tokenizer)
+    recipe = RecipeReranker(model_fp32, tokenizer, INSTRUCTION)
 
     def ours_on(model: Any) -> Qwen3Reranker:
         return Qwen3Reranker(model, tokenizer, name="bench", instruction=INSTRUCTION)

@@ -4,9 +4,10 @@ Same inputs and the same score as the published recipe (prefix/suffix chat templ
 `<Instruct>/<Query>/<Document>`, left padding, p(yes) from the yes/no logits), but computed
 without waste: the recipe materialises batch x length x 151,669 vocabulary logits to read two
 columns at the last position; here the transformer body runs once, and only the two lm_head
-rows (no, yes) are applied to the last hidden state. Pairs are sorted by length and batched,
-so short documents are not padded to the longest one, and bf16 is used where the hardware
-has it.
+rows (no, yes) are applied to the last hidden state; the prompt prefix all pairs share
+(system prompt, instruction, query) is run once per question and its KV cache reused; pairs
+are sorted by length and batched, so short documents are not padded to the longest one; and
+bf16 is used where the hardware has it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 import torch
 
+from bot.prefix_cache import SharedPrefixCache, common_prefix_length
 from config.settings import Settings
 from indexer.hardware import ensure_loadable, pick_device, pick_dtype
 
@@ -137,17 +139,37 @@ class Qwen3Reranker:
         return batches
 
     @torch.inference_mode()
-    def _score_batch(self, sequences: list[list[int]]) -> torch.Tensor:
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), width), dtype=torch.long)
-        for row, seq in enumerate(sequences):
-            ids[row, width - len(seq) :] = torch.tensor(seq)
-            mask[row, width - len(seq) :] = 1
+    def _prefix_cache(self, prefix: list[int]) -> SharedPrefixCache:
+        cache = SharedPrefixCache(config=self.body.config)
+        if prefix:
+            ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+            self.body(input_ids=ids, past_key_values=cache, use_cache=True)
+        cache.frozen = True
+        return cache
+
+    @torch.inference_mode()
+    def _score_rest(
+        self, cache: SharedPrefixCache, shared: int, rests: list[list[int]]
+    ) -> torch.Tensor:
+        """Run each sequence's own tokens on top of the shared prefix, right-padded; the score
+        is read at each row's last real token, where the recipe reads its last position."""
+        batch, width = len(rests), max(len(r) for r in rests)
+        ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((batch, shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, rest in enumerate(rests):
+            ids[row, : len(rest)] = torch.tensor(rest)
+            mask[row, shared : shared + len(rest)] = 1
+        positions = torch.arange(shared, shared + width, device=self.device).expand(batch, -1)
         out = self.body(
-            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
         )
-        last = out.last_hidden_state[:, -1, :].float()
+        last_index = torch.tensor([len(r) - 1 for r in rests], device=self.device)
+        last = out.last_hidden_state[torch.arange(batch, device=self.device), last_index].float()
         logits = last @ self.yes_no_rows.T  # (batch, [no, yes])
         return torch.log_softmax(logits, dim=-1)[:, 1].exp().cpu()
 
@@ -155,11 +177,13 @@ class Qwen3Reranker:
         if not documents:
             return []
         sequences = self.encode(query, documents)
+        shared = common_prefix_length(sequences)
+        cache = self._prefix_cache(sequences[0][:shared])
+        rests = [s[shared:] for s in sequences]
         scores = [0.0] * len(sequences)
-        for batch in self._batches([len(s) for s in sequences]):
-            for i, value in zip(
-                batch, self._score_batch([sequences[i] for i in batch]).tolist(), strict=True
-            ):
+        for batch in self._batches([len(r) for r in rests]):
+            values = self._score_rest(cache, shared, [rests[i] for i in batch]).tolist()
+            for i, value in zip(batch, values, strict=True):
                 scores[i] = float(value)
         return scores
 

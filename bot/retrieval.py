@@ -48,11 +48,13 @@ class Retriever:
         reranker: Reranker | None,
         *,
         candidates: int = 20,
+        rerank_limit: int | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.reranker = reranker
         self.candidates = candidates
+        self.rerank_limit = rerank_limit
 
     def search(
         self, query: str, mode: SearchMode, limit: int, vector: list[float] | None = None
@@ -65,11 +67,13 @@ class Retriever:
         return self.store.search_hybrid(vector, query, limit)
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Candidate]:
+        """Rerank the best `rerank_limit` hits; any beyond keep their fused order after them."""
         if self.reranker is None or not hits:
             return [Candidate(hit) for hit in hits]
-        scores = self.reranker.score(query, [rerank_text(h) for h in hits])
-        ranked = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])
-        return [Candidate(hit, score) for hit, score in ranked]
+        judged, rest = hits[: self.rerank_limit], hits[self.rerank_limit or len(hits) :]
+        scores = self.reranker.score(query, [rerank_text(h) for h in judged])
+        ranked = sorted(zip(judged, scores, strict=True), key=lambda pair: -pair[1])
+        return [Candidate(hit, score) for hit, score in ranked] + [Candidate(h) for h in rest]
 
     def retrieve(self, query: str, top_k: int) -> Retrieval:
         timings: dict[str, float] = {}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answering import Answerer
 from bot.llm import build_llm
-from bot.reranker import Reranker, build_reranker
+from bot.reranker import Qwen3Reranker, Reranker, build_reranker
 from bot.retrieval import Retriever
 from config.db import make_engine, make_session_factory, upgrade
 from config.settings import Settings
@@ -45,9 +45,27 @@ def make_indexer(core: Core) -> Indexer:
     return Indexer(core.settings, core.embedder, core.store, core.sessions)
 
 
+CPU_RERANK_CANDIDATES = 8
+
+
+def rerank_limit(settings: Settings, reranker: Reranker | None) -> int | None:
+    """A local reranker on a CPU reads ~250 tokens/s: 20 candidates would take half a minute."""
+    if settings.rerank_candidates is not None:
+        return settings.rerank_candidates
+    if isinstance(reranker, Qwen3Reranker) and reranker.device.type == "cpu":
+        return min(CPU_RERANK_CANDIDATES, settings.candidates)
+    return None
+
+
 def make_retriever(core: Core, reranker: Reranker | None) -> Retriever:
     core.store.check_model()
-    return Retriever(core.embedder, core.store, reranker, candidates=core.settings.candidates)
+    return Retriever(
+        core.embedder,
+        core.store,
+        reranker,
+        candidates=core.settings.candidates,
+        rerank_limit=rerank_limit(core.settings, reranker),
+    )
 
 
 def make_answerer(core: Core, reranker: Reranker | None = None, *, load: bool = True) -> Answerer:

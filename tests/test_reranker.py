@@ -1,6 +1,6 @@
 """Qwen3Reranker must score exactly like the seeds' recipe, only cheaper.
 
-The recipe (docs reference: qwen3-rag-recipe.md) is re-implemented here, line for line, on the
+The recipe (tests/fakes/seeds_recipe.py, after qwen3-rag-recipe.md) runs line for line on the
 tiny random Qwen3 reranker in fp32: the full vocabulary logits at the last position, the
 `no`/`yes` columns, log-softmax, exp. Our reranker computes two lm_head rows on length-bucketed
 batches; the scores must agree anyway.
@@ -19,6 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from bot.reranker import HttpReranker, Qwen3Reranker, build_reranker
 from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, word_overlap
+from tests.fakes.seeds_recipe import RecipeReranker
 
 INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 QUERY = "How do I reset my password?"
@@ -32,58 +33,29 @@ DOCS = [
     "Errors are logged with the request identifier, the channel, and the time it took. " * 4,
     "Quick brown foxes jump over lazy dogs.",
 ]
-RECIPE_PREFIX = (
-    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query "
-    'and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n'
-    "<|im_start|>user\n"
-)
-RECIPE_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 
 class Recipe:
-    """The seeds' recipe, verbatim in substance: full logits, one batch, padded to the longest."""
+    """The seeds' recipe (tests/fakes/seeds_recipe.py) on the tiny model, in fp32."""
 
     def __init__(self, path: Path, max_length: int = 8192) -> None:
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path), padding_side="left")
         self.model: Any = AutoModelForCausalLM.from_pretrained(
             str(path), dtype=torch.float32
         ).eval()
-        self.token_false_id = self.tokenizer.convert_tokens_to_ids("no")
-        self.token_true_id = self.tokenizer.convert_tokens_to_ids("yes")
         self.max_length = max_length
-        self.prefix_tokens = self.tokenizer.encode(RECIPE_PREFIX, add_special_tokens=False)
-        self.suffix_tokens = self.tokenizer.encode(RECIPE_SUFFIX, add_special_tokens=False)
+        reference = self.with_instruction(INSTRUCTION)
+        self.prefix_tokens = reference.prefix_tokens
+        self.suffix_tokens = reference.suffix_tokens
 
-    @staticmethod
-    def format_instruction(instruction: str, query: str, doc: str) -> str:
-        return f"<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}"
-
-    def process_inputs(self, pairs: list[str]) -> Any:
-        inputs = self.tokenizer(
-            pairs,
-            padding=False,
-            truncation="longest_first",
-            return_attention_mask=False,
-            max_length=self.max_length - len(self.prefix_tokens) - len(self.suffix_tokens),
-        )
-        for i, ele in enumerate(inputs["input_ids"]):
-            inputs["input_ids"][i] = self.prefix_tokens + ele + self.suffix_tokens
-        return inputs
+    def with_instruction(self, instruction: str) -> RecipeReranker:
+        return RecipeReranker(self.model, self.tokenizer, instruction, self.max_length)
 
     def ids(self, instruction: str, query: str, docs: Sequence[str]) -> list[list[int]]:
-        pairs = [self.format_instruction(instruction, query, d) for d in docs]
-        return [list(ids) for ids in self.process_inputs(pairs)["input_ids"]]
+        return self.with_instruction(instruction).token_ids(query, docs)
 
-    @torch.no_grad()
     def scores(self, instruction: str, query: str, docs: Sequence[str]) -> list[float]:
-        pairs = [self.format_instruction(instruction, query, d) for d in docs]
-        inputs = self.tokenizer.pad(self.process_inputs(pairs), padding=True, return_tensors="pt")
-        batch_scores = self.model(**inputs).logits[:, -1, :]
-        true_vector = batch_scores[:, self.token_true_id]
-        false_vector = batch_scores[:, self.token_false_id]
-        batch_scores = torch.stack([false_vector, true_vector], dim=1)
-        batch_scores = torch.nn.functional.log_softmax(batch_scores, dim=1)
-        return [float(x) for x in batch_scores[:, 1].exp().tolist()]
+        return self.with_instruction(instruction).score(query, docs)
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +199,28 @@ def test_build_reranker_loads_a_local_model(
     assert local.score(QUERY, DOCS[:3]) == pytest.approx(
         recipe.scores(INSTRUCTION, QUERY, DOCS[:3]), abs=1e-4
     )
+
+
+def test_a_cpu_reranker_judges_fewer_candidates_and_keeps_the_rest_in_order(
+    ours: Qwen3Reranker, make_settings: Callable[..., Settings], fake_openai: FakeOpenAI
+) -> None:
+    from bot.retrieval import Retriever
+    from bot.services import rerank_limit
+    from indexer.store import Hit
+
+    settings = make_settings()
+    assert rerank_limit(settings, ours) == 8  # local model on the CPU
+    remote = HttpReranker("m", fake_openai.url, None)
+    assert rerank_limit(settings, remote) is None
+    assert rerank_limit(make_settings(rerank_candidates=12), ours) == 12
+
+    hits = [Hit(f"id{i}", 1.0 / (i + 1), "s", "p", "T", "", "u", f"text {i}") for i in range(5)]
+    fake_openai.rerank_fn = lambda query, doc: float(doc.endswith(("text 1", "text 3")))
+    retriever = Retriever(None, None, remote, candidates=5, rerank_limit=2)  # type: ignore[arg-type]
+
+    ranked = retriever.rerank("q", hits)
+
+    assert [c.hit.id for c in ranked] == ["id1", "id0", "id2", "id3", "id4"]
+    assert [c.rerank_score for c in ranked] == [1.0, 0.0, None, None, None]
+    [request] = fake_openai.requests_to("/rerank")
+    assert len(request.json["documents"]) == 2
