@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
     # Answering
-    candidates: int = Field(20, ge=1, le=200, description="Hybrid search results reranked")
+    candidates: int = Field(20, ge=1, le=200, description="Hybrid search results kept")
     rerank_candidates: int | None = Field(
         None,
         ge=1,

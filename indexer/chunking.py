@@ -148,7 +148,7 @@ class Chunker:
         tail: list[str] = []
         if kind == "code" and len(units) >= 2:
             head, units = [units[0]], units[1:]
-            if Fences().feed(head[0]) == "open" and FENCE.match(units[-1] or ""):
+            if FENCE.match(units[-1]):  # a code block opens with a fence; keep its closing one
                 tail, units = [units[-1]], units[:-1]
         elif kind == "table" and len(units) > 2:
             head, units = units[:2], units[2:]

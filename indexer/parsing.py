@@ -40,10 +40,6 @@ class Fences:
     def __init__(self) -> None:
         self.opening: str | None = None
 
-    @property
-    def inside(self) -> bool:
-        return self.opening is not None
-
     def feed(self, line: str) -> str:
         """'open', 'close', 'code' (a line inside a fence) or 'text'."""
         match = FENCE.match(line)
