@@ -109,10 +109,18 @@ class Answerer:
         self.extract_count = extract_count
 
     def answer(
-        self, question: str, history: Sequence[Turn] = (), on_delta: Delta | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        on_delta: Delta | None = None,
+        *,
+        search_query: str | None = None,
     ) -> Answer:
-        """Raises LLMError when the model fails: callers decide what the user sees."""
-        retrieval = self.retriever.retrieve(question, self.top_k)
+        """Raises LLMError when the model fails: callers decide what the user sees.
+
+        `search_query` is what retrieval looks for when it differs from what was asked (a
+        follow-up rewritten to stand alone); the LLM still answers `question` in context."""
+        retrieval = self.retriever.retrieve(search_query or question, self.top_k)
         timings = dict(retrieval.timings)
         best = retrieval.best_rerank_score
         candidates = retrieval.candidates

@@ -19,7 +19,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.answering import Answer
 from bot.evaluation import EvalFileError, evaluate, load_questions
 from bot.llm import LLMError
-from bot.services import Core, make_answerer, make_indexer, make_retriever, open_core
+from bot.services import (
+    Core,
+    make_answerer,
+    make_indexer,
+    make_retriever,
+    open_core,
+    with_available_models,
+)
 from config.settings import Settings, SettingsError, SourceSpec, load_settings
 from indexer.hardware import ModelUnavailable
 from indexer.store import IndexMismatch, IndexMissing
@@ -121,6 +128,9 @@ def require_sources(settings: Settings) -> None:
 
 @contextmanager
 def opened(settings: Settings) -> Iterator[Core]:
+    settings, notices = with_available_models(settings)
+    for notice in notices:
+        logging.getLogger("docsbot").warning(notice)
     core = open_core(settings)
     try:
         yield core
@@ -226,7 +236,7 @@ def eval_command(
     settings = settings_of(ctx)
     items = load_questions(questions)
     with opened(settings) as core:
-        retriever = make_retriever(core, build_reranker(settings))
+        retriever = make_retriever(core, build_reranker(core.settings))
         with Progress(console=err, disable=as_json, transient=True) as bar:
             task = bar.add_task("Evaluating", total=len(items))
             results = evaluate(retriever, items, lambda: bar.advance(task))
@@ -264,6 +274,85 @@ def demo(
         out.print(f"\n[bold]Q:[/] {question}\n")
         code = ask_and_print(core, question, as_json=False)
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default DOCSBOT_PORT, 3000)")] = None,
+) -> None:
+    """Run the Slack bot: answers mentions, DMs, /ask and the assistant pane.
+
+    Needs SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET (HTTP mode: Slack posts to
+    http://HOST:PORT/slack/events) or SLACK_APP_TOKEN (Socket Mode: no public URL needed).
+    Index first with `docsbot index`. GET /healthz answers load balancers and probes.
+    """
+    from bot.questions import QuestionStore
+    from bot.server import build_server, check_slack_settings, slack_client
+
+    settings = settings_of(ctx)
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    setup_logging(settings.log_level)  # a service: on-call people read these lines
+    check_slack_settings(settings)
+    client = slack_client(settings)
+    log = logging.getLogger("docsbot")
+    with opened(settings) as core:
+        settings = core.settings
+        answerer = make_answerer(core)
+        store = QuestionStore(core.sessions, max_queued=settings.max_queued)
+        server = build_server(settings, answerer, store, client)
+        server.start()
+        where = (
+            "Socket Mode"
+            if server.socket_mode
+            else f"http://{settings.host}:{server.port}/slack/events"
+        )
+        log.info(
+            "docsbot is up: %s; %d workers; %s chunks indexed; LLM: %s",
+            where,
+            settings.workers,
+            core.store.count(),
+            settings.llm_model if answerer.llm else "none (extractive answers)",
+        )
+        server.run_forever()
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="Only questions asked in this window, e.g. 7d, 12h")
+    ] = None,
+) -> None:
+    """Questions asked, answered, abstained and failed; 👍/👎; latency per stage."""
+    from bot.stats import collect, parse_since
+    from config.db import make_engine, make_session_factory, upgrade
+
+    settings = settings_of(ctx)
+    try:
+        moment = parse_since(since) if since else None
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        figures = collect(make_session_factory(engine), moment)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(figures)
+        return
+    window = f" in the last {since}" if since else ""
+    out.print(f"[bold]{figures['questions']}[/] questions{window}")
+    for key in ("answered", "abstained", "failed", "busy", "waiting"):
+        out.print(f"  {key:10} {figures[key]}")
+    rate = figures["helpful_rate"]
+    shown = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
+    out.print(f"  feedback   👍 {figures['feedback_up']}  👎 {figures['feedback_down']}  ({shown})")
+    for stage, q in figures["latency_s"].items():
+        out.print(f"  {stage:10} p50 {q['p50']:.2f}s  p95 {q['p95']:.2f}s")
 
 
 @app.command("config")

@@ -12,10 +12,69 @@ from bot.llm import build_llm
 from bot.reranker import Qwen3Reranker, Reranker, build_reranker
 from bot.retrieval import Retriever
 from config.db import make_engine, make_session_factory, upgrade
-from config.settings import Settings
+from config.settings import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL, Settings
 from indexer.embedding import Embedder, build_embedder
+from indexer.hardware import ModelUnavailable, ensure_loadable, packaged_minilm_path
 from indexer.runner import Indexer
 from indexer.store import MilvusStore, connect
+
+FALLBACK_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _missing(name: str, role: str, setting: str) -> bool:
+    try:
+        ensure_loadable(name, role, setting)
+    except ModelUnavailable:
+        return True
+    return False
+
+
+def with_available_models(settings: Settings, *, force: bool = False) -> tuple[Settings, list[str]]:
+    """Swap default models that cannot be loaded here for the packaged ones, saying so.
+
+    Only defaults are swapped (a model someone chose fails loudly instead), only with
+    DOCSBOT_MODEL_FALLBACK on, and only to the packaged all-MiniLM-L6-v2 and no reranker:
+    enough for a trial on a machine without the hub. `index` and `serve` swap alike, so the
+    index and the bot agree; once the Qwen3 weights are present, the bot says to rebuild.
+    `force` (the demo) swaps chosen models too.
+    """
+    if not (settings.model_fallback or force):
+        return settings, []
+    chosen = settings.model_fields_set
+    update: dict[str, object] = {}
+    notices = []
+    embedding_swappable = force or (
+        settings.embedding_model == DEFAULT_EMBEDDING_MODEL and "embedding_model" not in chosen
+    )
+    if (
+        embedding_swappable
+        and not settings.embedding_url
+        and _missing(settings.embedding_model, "embedding", "DOCSBOT_EMBEDDING_MODEL")
+        and packaged_minilm_path() is not None
+    ):
+        update.update(embedding_model=FALLBACK_EMBEDDING, embedding_dim=None)
+        notices.append(
+            f"{settings.embedding_model} is not available here (no Hugging Face hub, not "
+            f"cached): using the packaged all-MiniLM-L6-v2 instead."
+        )
+    reranker_swappable = force or (
+        settings.reranker_model == DEFAULT_RERANKER_MODEL and "reranker_model" not in chosen
+    )
+    if (
+        reranker_swappable
+        and settings.reranker_model
+        and not settings.reranker_url
+        and _missing(settings.reranker_model, "reranker", "DOCSBOT_RERANKER_MODEL")
+    ):
+        update["reranker_model"] = None
+        notices.append(f"{settings.reranker_model} is not available here: reranking is off.")
+    if notices:
+        notices.append(
+            "To use the Qwen3 models, fetch them once where huggingface.co is reachable (or set "
+            "DOCSBOT_EMBEDDING_MODEL / DOCSBOT_RERANKER_MODEL to local copies); set "
+            "DOCSBOT_MODEL_FALLBACK=false to fail instead of falling back."
+        )
+    return settings.model_copy(update=update), notices
 
 
 @dataclass

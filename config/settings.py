@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     reranker_instruction: str = DEFAULT_RERANK_INSTRUCTION
     reranker_max_length: int = Field(1024, ge=64, le=32768)
     reranker_batch_size: int = Field(8, ge=1, le=256)
+    model_fallback: bool = Field(
+        True,
+        description="When the default Qwen3 models cannot be had (no hub, not cached), use the "
+        "packaged all-MiniLM-L6-v2 and no reranker, with a warning; false: fail instead",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
@@ -184,6 +189,40 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "DOCSBOT_SLACK_APP_TOKEN")
     )
 
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="Slack Web API base URL (an enterprise proxy, or a fake in tests)",
+    )
+    host: str = Field("0.0.0.0", description="HTTP mode: address `docsbot serve` listens on")
+    port: int = Field(3000, ge=0, le=65535, description="HTTP mode: port of /slack/events")
+    allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Channel IDs the bot answers in (empty: every channel it is in)",
+    )
+    allowed_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="User IDs the bot answers (empty: everyone)"
+    )
+    slack_command: str = Field(
+        "/ask", pattern=r"^/[a-z0-9_-]{1,31}$", description="The slash command the bot answers"
+    )
+    slack_streaming: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: stream into assistant threads with chat.startStream, update a "
+        "placeholder elsewhere; off: always update a placeholder",
+    )
+
+    # Worker
+    workers: int = Field(2, ge=1, le=64, description="Questions answered at the same time")
+    max_queued: int = Field(
+        100, ge=1, description="Waiting questions beyond which people are told the bot is busy"
+    )
+    question_max_age_s: float = Field(
+        900.0, gt=0, description="Older unanswered questions (after a restart) get an apology"
+    )
+    history_turns: int = Field(
+        6, ge=0, le=50, description="Earlier messages of a thread the LLM sees"
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("sources", mode="before")
@@ -193,6 +232,18 @@ class Settings(BaseSettings):
         if not isinstance(items, list):
             return items
         return [SourceSpec.parse(item) if isinstance(item, str) else item for item in items]
+
+    @field_validator("allowed_channels", "allowed_users", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("reranker_model", "llm_model", "embedding_url", "reranker_url", mode="before")
     @classmethod

@@ -1,0 +1,101 @@
+"""Answering one queued question, start to finish: the worker pool's job."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from pymilvus.exceptions import MilvusException
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as kit
+from bot.answering import Answerer
+from bot.delivery import Reply
+from bot.followup import standalone_question
+from bot.llm import LLMError
+from bot.models import as_utc, utcnow
+from bot.questions import QuestionStore
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Responder:
+    def __init__(
+        self,
+        settings: Settings,
+        store: QuestionStore,
+        answerer: Answerer,
+        client: WebClient,
+        models: dict[str, str],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.answerer = answerer
+        self.client = client
+        self.models = models
+
+    def __call__(self, question_id: int) -> None:
+        question = self.store.get(question_id)
+        reply = Reply(
+            self.client,
+            question,
+            streaming=self.settings.slack_streaming == "auto",
+            on_thread=lambda channel, ts: self.store.attach_thread(question_id, channel, ts),
+        )
+        age = utcnow() - as_utc(question.created_at)
+        if age > timedelta(seconds=self.settings.question_max_age_s):
+            log.warning(
+                "question %s: %.0f s old after a restart; apologising",
+                question_id,
+                age.total_seconds(),
+            )
+            reply.fail(kit.EXPIRED)
+            self.store.fail(question_id, "expired")
+            return
+        started = time.perf_counter()
+        try:
+            if ts := reply.start():
+                self.store.set_answer_ts(question_id, ts)
+            question = self.store.get(question_id)  # /ask has a thread now
+            history = self.store.history(question, self.settings.history_turns)
+            if question.kind == "assistant" and not history:
+                reply.set_title(kit.thread_title(question.text))
+            condense_started = time.perf_counter()
+            query = standalone_question(self.answerer.llm, history, question.text)
+            condense_s = time.perf_counter() - condense_started
+            answer = self.answerer.answer(
+                question.text,
+                history,
+                on_delta=reply.delta if self.answerer.llm else None,
+                search_query=query,
+            )
+            answer.timings = {"condense": condense_s, **answer.timings}
+            if ts := reply.finish(answer):
+                self.store.set_answer_ts(question_id, ts)
+            answer.timings["total"] = time.perf_counter() - started
+            self.store.finish(question_id, answer, search_query=query, models=self.models)
+            log.info(
+                "question %s answered (%s, %.1f s)",
+                question_id,
+                answer.mode,
+                answer.timings["total"],
+            )
+        except LLMError as error:
+            log.error("question %s: the LLM failed: %s", question_id, error)
+            self._fail(reply, question_id, "llm_unavailable")
+        except MilvusException as error:
+            log.error("question %s: the index failed: %s", question_id, error)
+            self._fail(reply, question_id, "index_unavailable")
+        except SlackApiError as error:
+            log.error("question %s: Slack refused: %s", question_id, error.response.get("error"))
+            self._fail(reply, question_id, "slack_error")
+        except Exception:
+            log.exception("question %s: could not be answered", question_id)
+            self._fail(reply, question_id, "internal_error")
+
+    def _fail(self, reply: Reply, question_id: int, error: str) -> None:
+        reply.fail(kit.APOLOGY)
+        self.store.fail(question_id, error)

@@ -1,0 +1,173 @@
+"""`docsbot serve`: the Bolt app, the worker pool and the HTTP endpoint (or a Socket Mode
+connection) wired together from Settings, and taken down cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from waitress.server import create_server
+
+from bot.answering import Answerer
+from bot.questions import QuestionStore
+from bot.responder import Responder
+from bot.slack_app import BotDeps, build_app
+from bot.worker import WorkerPool
+from config.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+HTTP_THREADS = 16  # acks are milliseconds of SQL; 16 threads absorb a burst of 50 events
+
+
+def slack_client(settings: Settings) -> WebClient:
+    if settings.slack_bot_token is None:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is not set: create the app from config/slack_manifest.yml, install "
+            "it to your workspace and copy its Bot User OAuth Token (xoxb-…)."
+        )
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=15,
+    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def check_slack_settings(settings: Settings) -> None:
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set. HTTP mode needs it to verify that requests come "
+            "from Slack (Basic Information → App Credentials); or set SLACK_APP_TOKEN (xapp-…) "
+            "to use Socket Mode, which needs no public URL."
+        )
+
+
+def model_names(settings: Settings, answerer: Answerer) -> dict[str, str]:
+    reranker = answerer.retriever.reranker
+    return {
+        "embedding": answerer.retriever.embedder.name,
+        "reranker": getattr(reranker, "name", "none") if reranker else "none",
+        "llm": settings.llm_model if answerer.llm and settings.llm_model else "none",
+    }
+
+
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def make_wsgi(app: App | None, health: Callable[[], tuple[int, dict[str, Any]]]) -> Wsgi:
+    """/slack/events for Slack (events, commands, interactivity), /healthz for probes."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            status, body = health()
+            payload = json.dumps(body).encode()
+            reason = "OK" if status == 200 else "Service Unavailable"
+            start_response(f"{status} {reason}", [("Content-Type", "application/json")])
+            return [payload]
+        if slack is not None and path == EVENTS_PATH:
+            return slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not found. Slack posts to /slack/events; probes use /healthz.\n"]
+
+    return wsgi
+
+
+@dataclass
+class BotServer:
+    """Everything `serve` runs. Tests build one on port 0 and drive it over real HTTP."""
+
+    settings: Settings
+    app: App
+    pool: WorkerPool
+    store: QuestionStore
+    notify: ThreadPoolExecutor
+    socket_mode: bool = False
+    http: Any = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.http.effective_port)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            queued = self.store.queued()
+        except Exception as error:  # the probe reports it; the logs carry the details
+            log.error("health check: database unreachable: %s", error)
+            return 503, {"status": "error", "database": "unreachable"}
+        mode = "socket" if self.socket_mode else "http"
+        return 200, {"status": "ok", "mode": mode, "queued": queued, "answering": self.pool.active}
+
+    def start(self, *, host: str | None = None, port: int | None = None) -> None:
+        """Start workers and the HTTP server in the background (the server is bound here, so
+        `port` is known when this returns)."""
+        self.pool.start()
+        self.http = create_server(
+            make_wsgi(None if self.socket_mode else self.app, self.health),
+            host=host if host is not None else self.settings.host,
+            port=port if port is not None else self.settings.port,
+            threads=HTTP_THREADS,
+            ident="docsbot",
+        )
+        thread = threading.Thread(target=self.http.run, name="http", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        if self.socket_mode:
+            self._start_socket_mode()
+
+    def _start_socket_mode(self) -> None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert self.settings.slack_app_token is not None
+        handler = SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        handler.connect()
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http.task_dispatcher.shutdown()
+        self.pool.stop()
+        self.notify.shutdown(wait=True)
+        for thread in self._threads:
+            thread.join(5)
+
+    def run_forever(self) -> None:
+        """Block until SIGINT/SIGTERM, then let answers in flight finish."""
+        done = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s; finishing answers in flight", signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        done.wait()
+        self.stop()
+
+
+def build_server(
+    settings: Settings, answerer: Answerer, store: QuestionStore, client: WebClient
+) -> BotServer:
+    socket_mode = settings.slack_app_token is not None
+    check_slack_settings(settings)
+    responder = Responder(settings, store, answerer, client, model_names(settings, answerer))
+    pool = WorkerPool(store, responder, workers=settings.workers)
+    notify = ThreadPoolExecutor(4, thread_name_prefix="notify")
+    deps = BotDeps(settings, store, client, pool.wake, notify)
+    app = build_app(deps, socket_mode=socket_mode)
+    return BotServer(settings, app, pool, store, notify, socket_mode)

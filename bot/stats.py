@@ -1,0 +1,80 @@
+"""What the bot has done, from SQL: the numbers `docsbot stats` prints."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Feedback, Question, utcnow
+
+SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> datetime:
+    """`7d`, `12h`, `30m`, `2w` → the moment that long ago."""
+    match = SINCE.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"--since takes a number and a unit (m, h, d, w), like 7d; got {text!r}")
+    return utcnow() - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> dict[str, Any]:
+    with sessions() as session:
+        where = [Question.created_at >= since] if since else []
+        counts = dict(
+            session.execute(
+                select(Question.status, func.count()).where(*where).group_by(Question.status)
+            ).all()
+        )
+        abstained = session.scalar(
+            select(func.count()).where(*where, Question.answer_mode == "abstained")
+        )
+        busy = session.scalar(select(func.count()).where(*where, Question.error == "busy"))
+        votes = dict(
+            session.execute(
+                select(Feedback.rating, func.count())
+                .join(Question, Question.id == Feedback.question_id)
+                .where(*where)
+                .group_by(Feedback.rating)
+            ).all()
+        )
+        timings = session.scalars(
+            select(Question.timings).where(*where, Question.status == "answered")
+        ).all()
+    stages: dict[str, list[float]] = {}
+    for row in timings:
+        for stage, seconds in (row or {}).items():
+            stages.setdefault(stage, []).append(float(seconds))
+    up, down = int(votes.get("up", 0)), int(votes.get("down", 0))
+    return {
+        "questions": sum(int(n) for n in counts.values()),
+        "answered": int(counts.get("answered", 0)),
+        "abstained": int(abstained or 0),
+        "failed": int(counts.get("failed", 0)),
+        "busy": int(busy or 0),
+        "waiting": int(counts.get("queued", 0)) + int(counts.get("running", 0)),
+        "feedback_up": up,
+        "feedback_down": down,
+        "helpful_rate": round(up / (up + down), 3) if up + down else None,
+        "latency_s": {
+            stage: {
+                "p50": round(percentile(values, 0.5) or 0.0, 3),
+                "p95": round(percentile(values, 0.95) or 0.0, 3),
+            }
+            for stage, values in stages.items()
+        },
+    }

@@ -1,0 +1,461 @@
+"""The Slack bot end to end: the real Bolt app behind the real HTTP server, signed requests
+posted to it, a fake Slack Web API and a fake OpenAI on loopback, Milvus Lite and SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot import blocks as kit
+from bot.followup import CONDENSE_PROMPT
+from bot.models import Feedback, Question, utcnow
+from bot.questions import Incoming, QuestionStore
+from bot.server import BotServer, build_server, slack_client
+from bot.services import Core, make_answerer, make_indexer, open_core
+from config.db import make_engine, make_session_factory, upgrade
+from config.settings import Settings
+from indexer.embedding import LocalEmbedder
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_server import (
+    BOT_USER,
+    TEAM,
+    FakeSlack,
+    SlackSender,
+    action_ids,
+    block_text,
+    mention,
+    message,
+)
+
+MILVUS_DOCS = Path(__file__).parent / "fixtures" / "milvus-docs"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+SECRET = "test-signing-secret"
+WINDOWS = "How do I install Milvus on Windows?"
+WINDOWS_PAGE = "https://milvus.io/docs/operational_faq.md"
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[Core]:
+    """One index of the fixture docs for the module; each bot gets its own SQL database."""
+    root = tmp_path_factory.mktemp("slack-index")
+    docs = root / "docs"
+    shutil.copytree(MILVUS_DOCS, docs, ignore=shutil.ignore_patterns("LICENSE"))
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("DOCSBOT_", "OPENAI_", "SLACK_")):
+                mp.delenv(name)
+        settings = Settings(
+            milvus_uri=str(root / "milvus.db"),
+            database_url=f"sqlite:///{root / 'index.db'}",
+            sources=[f"{docs}=https://milvus.io/docs/{{stem}}.md"],
+            embedding_model=MINILM,
+            reranker_model=None,
+            device="cpu",
+            dtype="float32",
+        )
+        core = open_core(settings, embedder=minilm)
+        assert make_indexer(core).run().docs_added == 7
+    yield core
+    core.close()
+
+
+def reply_with_citations(body: dict[str, Any]) -> str:
+    """The fake model: rewrites follow-ups when asked to, otherwise answers citing [1]."""
+    messages = body["messages"]
+    if messages[0]["content"] == CONDENSE_PROMPT:
+        return "How do I uninstall Milvus on Windows?"
+    return "Milvus runs on Windows with **Docker Desktop** [1]. See also [2] and [9]."
+
+
+@dataclass
+class Bot:
+    server: BotServer
+    slack: FakeSlack
+    openai: FakeOpenAI
+    send: SlackSender
+    store: QuestionStore
+
+    def rows(self) -> list[Question]:
+        with self.store.sessions() as session:
+            return list(session.scalars(select(Question).order_by(Question.id)))
+
+    def votes(self) -> list[Feedback]:
+        with self.store.sessions() as session:
+            return list(session.scalars(select(Feedback)))
+
+    def wait_status(self, status: str, count: int = 1, timeout: float = 60) -> list[Question]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [r for r in self.rows() if r.status == status]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"no {count} question(s) {status}: {[r.status for r in self.rows()]}")
+
+    def answers(self, channel: str) -> list[dict[str, Any]]:
+        """Final answer messages (the ones carrying 👍/👎) posted or updated in a channel."""
+        return [
+            c.params
+            for c in self.slack.calls
+            if c.method in ("chat.update", "chat.postMessage")
+            and c.params.get("channel") == channel
+            and kit.FEEDBACK_UP in action_ids(c.params.get("blocks") or [])
+        ]
+
+
+@pytest.fixture
+def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[Callable[..., Bot]]:
+    started: list[tuple[BotServer, FakeSlack]] = []
+    fake_openai.chat_reply = reply_with_citations
+    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+
+    def start(*, prepare: Callable[[QuestionStore], None] | None = None, **overrides: Any) -> Bot:
+        slack = FakeSlack().__enter__()
+        values: dict[str, Any] = {
+            **{k: getattr(index.settings, k) for k in ("milvus_uri", "embedding_model")},
+            "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
+            "reranker_model": None,
+            "slack_bot_token": "xoxb-test",
+            "slack_signing_secret": SECRET,
+            "slack_api_url": slack.api_url,
+            "openai_base_url": f"{fake_openai.url}/v1",
+            "openai_api_key": "test",
+            "llm_max_retries": 0,
+            "workers": 2,
+        }
+        values.update(overrides)
+        settings = Settings(**values)
+        store = QuestionStore(sessions, max_queued=settings.max_queued)
+        if prepare:
+            prepare(store)
+        answerer = make_answerer(replace(index, settings=settings), None, load=False)
+        server = build_server(settings, answerer, store, slack_client(settings))
+        server.start(host="127.0.0.1", port=0)
+        started.append((server, slack))
+        send = SlackSender(f"http://127.0.0.1:{server.port}/slack/events", SECRET)
+        return Bot(server, slack, fake_openai, send, store)
+
+    yield start
+    for server, slack in started:
+        server.stop()
+        slack.__exit__()
+    engine.dispose()
+
+
+def test_mention_is_answered_in_its_thread_with_sources_and_feedback_buttons(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    started = time.monotonic()
+    response = bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="100.000001"))
+    assert response.status_code == 200
+    assert time.monotonic() - started < 3
+
+    [placeholder] = bot.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == "C1")
+    assert placeholder.params["thread_ts"] == "100.000001"
+    assert placeholder.params["text"] == kit.THINKING
+    bot.wait_status("answered")
+    [final] = bot.answers("C1")
+    assert final["ts"] == bot.slack.calls_to("chat.update")[-1].params["ts"]
+    text = block_text(final["blocks"])
+    assert "*Docker Desktop*" in text  # Markdown bold became mrkdwn bold
+    assert f"<{WINDOWS_PAGE}#" in text  # the citation links to the exact section
+    assert "[9]" not in text  # a citation of no source is dropped
+    [row] = bot.rows()
+    assert row.status == "answered" and row.kind == "mention"
+    assert row.channel_id == "C1" and row.thread_ts == "100.000001" and row.user_id == "U1"
+    assert row.event_id and row.answer_mode == "llm"
+    assert row.citations and row.citations[0]["url"].startswith(WINDOWS_PAGE)
+    assert row.timings and {"embed", "search", "generate", "total"} <= set(row.timings)
+    assert row.models == {"embedding": MINILM, "reranker": "none", "llm": "gpt-4o"}
+    assert final["blocks"][-1]["elements"][0]["value"] == str(row.id)
+
+
+def test_follow_up_in_the_thread_is_rewritten_and_answered_with_history(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="200.000001"))
+    bot.wait_status("answered")
+    # A reply in someone else's thread is none of the bot's business.
+    bot.send.event(message("unrelated", channel="C1", user="U2", ts="201.1", thread_ts="150.1"))
+    bot.send.event(
+        message(
+            "and how do I remove it?",
+            channel="C1",
+            user="U2",
+            ts="210.000001",
+            thread_ts="200.000001",
+        )
+    )
+    bot.wait_status("answered", count=2)
+    rows = bot.rows()
+    assert len(rows) == 2
+    follow_up = rows[1]
+    assert follow_up.kind == "thread" and follow_up.conversation_id == rows[0].conversation_id
+    assert follow_up.search_query == "How do I uninstall Milvus on Windows?"
+    last = bot.openai.requests_to(CHAT)[-1].json["messages"]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user"]
+    assert last[1]["content"] == WINDOWS
+    assert "Docker Desktop" in last[2]["content"]
+    assert last[3]["content"].endswith("Question: and how do I remove it?")
+    assert len(bot.answers("C1")) == 2
+    posted = bot.slack.calls_to("chat.postMessage")
+    assert all(p.params.get("thread_ts") == "200.000001" for p in posted)
+
+
+def test_dm_is_answered(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot()
+    bot.send.event(message(WINDOWS, channel="D1", user="U1", ts="300.1", channel_type="im"))
+    bot.wait_status("answered")
+    [answer] = bot.answers("D1")
+    assert "Docker Desktop" in block_text(answer["blocks"])
+    assert bot.rows()[0].kind == "dm"
+
+
+def test_ask_command_answers_in_the_channel_or_privately_when_not_a_member(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    response = bot.send.command(
+        WINDOWS, channel="C2", user="U1", response_url=bot.slack.response_url("a")
+    )
+    assert response.status_code == 200 and response.text == ""
+    bot.wait_status("answered")
+    top = bot.slack.calls_to("chat.postMessage")[0].params
+    assert top["channel"] == "C2" and "thread_ts" not in top  # a new message in the channel
+    [answer] = bot.answers("C2")
+    assert answer["ts"] and "<@U1> asked:" in block_text(answer["blocks"])
+    assert bot.rows()[0].thread_ts == answer["ts"]  # follow-ups in its thread have history
+
+    bot.slack.not_member.add("C3")
+    bot.send.command(WINDOWS, channel="C3", user="U1", response_url=bot.slack.response_url("b"))
+    bot.wait_status("answered", count=2)
+    private = bot.slack.calls_to("response_url")
+    assert private[0].params == {"response_type": "ephemeral", "text": kit.THINKING}
+    assert private[-1].params["replace_original"] is True
+    assert kit.FEEDBACK_UP in action_ids(private[-1].params["blocks"])
+
+    usage = bot.send.command("", channel="C2", user="U1", response_url=bot.slack.response_url("c"))
+    assert "/ask How do I" in usage.text
+    assert len(bot.rows()) == 2
+
+
+def test_assistant_thread_gets_prompts_status_title_and_a_streamed_answer(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.send.event(
+        {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": "U1",
+                "channel_id": "D9",
+                "thread_ts": "400.1",
+                "context": {},
+            },
+            "event_ts": "400.2",
+        }
+    )
+    [prompts] = bot.slack.wait_for("assistant.threads.setSuggestedPrompts")
+    assert prompts.params["thread_ts"] == "400.1" and len(prompts.params["prompts"]) == 3
+    bot.send.event(
+        message(WINDOWS, channel="D9", user="U1", ts="401.1", thread_ts="400.1", channel_type="im")
+    )
+    bot.wait_status("answered")
+    status = bot.slack.calls_to("assistant.threads.setStatus")[0].params
+    assert status["status"] == "Searching the docs…"
+    assert bot.slack.calls_to("assistant.threads.setTitle")[0].params["title"] == WINDOWS
+    [stream] = bot.slack.calls_to("chat.startStream")
+    assert stream.params["recipient_user_id"] == "U1" and stream.params["thread_ts"] == "400.1"
+    assert bot.slack.calls_to("chat.stopStream")
+    [final] = bot.answers("D9")
+    assert final["ts"] == bot.slack.calls_to("chat.stopStream")[0].params["ts"]
+    assert bot.rows()[0].kind == "assistant"
+
+
+def test_assistant_falls_back_to_a_posted_answer_when_streaming_is_refused(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.slack.errors["chat.startStream"] = "feature_not_enabled"
+    bot.send.event(
+        message(WINDOWS, channel="D9", user="U1", ts="501.1", thread_ts="500.1", channel_type="im")
+    )
+    bot.wait_status("answered")
+    [final] = bot.answers("D9")
+    assert final["thread_ts"] == "500.1" and "Docker Desktop" in block_text(final["blocks"])
+
+
+def test_votes_one_per_person_the_latest_counts_and_a_reason_is_kept(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="600.1"))
+    [row] = bot.wait_status("answered")
+    [answer] = bot.answers("C1")
+    click = {"user": "U2", "channel": "C1", "message_ts": answer["ts"]}
+    assert bot.send.click(kit.FEEDBACK_UP, str(row.id), **click).status_code == 200
+    [thanks] = bot.slack.wait_for("chat.postEphemeral")
+    assert thanks.params["user"] == "U2" and "👍" in thanks.params["text"]
+    assert bot.send.click(kit.FEEDBACK_DOWN, str(row.id), **click).status_code == 200
+    [modal] = bot.slack.wait_for("views.open")
+    view = modal.params["view"]
+    assert view["callback_id"] == kit.REASON_VIEW
+    [vote] = bot.votes()
+    assert (vote.user_id, vote.rating, vote.reason) == ("U2", "down", None)
+
+    bot.send.interactive(
+        {
+            "type": "view_submission",
+            "user": {"id": "U2"},
+            "view": {
+                **view,
+                "state": {
+                    "values": {
+                        kit.REASON_BLOCK: {
+                            kit.REASON_ACTION: {
+                                "type": "plain_text_input",
+                                "value": "It is about Linux, not Windows",
+                            }
+                        }
+                    }
+                },
+            },
+        }
+    )
+    [vote] = bot.votes()
+    assert vote.reason == "It is about Linux, not Windows"
+    bot.send.click(kit.FEEDBACK_UP, "999999", **click)  # a forged question id stores nothing
+    assert len(bot.votes()) == 1
+
+
+def test_forged_or_stale_requests_get_401_and_store_nothing(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot()
+    event = mention(WINDOWS, channel="C1", user="U1", ts="700.1")
+    forged = bot.send.event(event, signature="v0=" + "0" * 64)
+    assert forged.status_code == 401
+    stale = bot.send.event(event, timestamp=int(time.time()) - 600)
+    assert stale.status_code == 401
+    wrong_secret = SlackSender(bot.send.url, "not-the-secret").event(event)
+    assert wrong_secret.status_code == 401
+    time.sleep(0.5)
+    assert bot.rows() == [] and bot.slack.calls_to("chat.postMessage") == []
+
+
+def test_a_retried_event_is_answered_once(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot()
+    event = mention(WINDOWS, channel="C1", user="U1", ts="800.1")
+    assert bot.send.event(event, event_id="EvSAME").status_code == 200
+    assert bot.send.event(event, event_id="EvSAME", retry=1).status_code == 200
+    # The same message seen through the `message` event is the same question too.
+    bot.send.event(
+        {**message(f"<@{BOT_USER}> {WINDOWS}", channel="C1", user="U1", ts="800.1")},
+        event_id="EvOTHER",
+    )
+    bot.wait_status("answered")
+    time.sleep(1.0)
+    assert len(bot.rows()) == 1
+    assert len(bot.answers("C1")) == 1
+    assert len(bot.openai.requests_to(CHAT)) == 1
+
+
+def test_llm_down_posts_an_apology_and_marks_the_question_failed(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.openai.fail_with = 500
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="900.1"))
+    [row] = bot.wait_status("failed")
+    assert row.error == "llm_unavailable"
+    apology = bot.slack.wait_for("chat.update", lambda p: p.get("text") == kit.APOLOGY)
+    assert apology[0].params["ts"] == row.answer_ts
+    everything = json.dumps([c.params for c in bot.slack.calls])
+    assert "500" not in everything and "Error" not in everything
+
+
+def test_questions_left_by_a_crash_are_answered_or_apologised_for_after_start(
+    make_bot: Callable[..., Bot],
+) -> None:
+    def crashed(store: QuestionStore) -> None:
+        for n, channel in enumerate(("C1", "C2", "C3")):
+            store.record(
+                Incoming(
+                    f"Ev{n}",
+                    "mention",
+                    TEAM,
+                    channel,
+                    "U1",
+                    WINDOWS,
+                    thread_ts=f"10.{n}",
+                    message_ts=f"10.{n}",
+                )
+            )
+        # C2's worker died mid-answer: its lease ran out. C3 waited far too long.
+        with store.sessions.begin() as session:
+            session.execute(
+                update(Question)
+                .where(Question.channel_id == "C2")
+                .values(
+                    status="running", worker_id="dead", lease_until=utcnow() - timedelta(seconds=1)
+                )
+            )
+            session.execute(
+                update(Question)
+                .where(Question.channel_id == "C3")
+                .values(created_at=utcnow() - timedelta(hours=2))
+            )
+
+    bot = make_bot(prepare=crashed)
+    bot.wait_status("answered", count=2)
+    [expired] = bot.wait_status("failed")
+    assert expired.channel_id == "C3" and expired.error == "expired"
+    assert bot.answers("C1") and bot.answers("C2")
+    bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == kit.EXPIRED)
+
+
+def test_a_full_queue_tells_people_the_bot_is_busy(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot(workers=1, max_queued=1)
+    bot.openai.delay_s = 3.0
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="1.1"))
+    bot.wait_status("running")
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="1.2"))  # waits its turn
+    bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="1.3"))  # one too many
+    [busy] = bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == kit.BUSY)
+    assert busy.params["thread_ts"] == "1.3"
+    bot.wait_status("answered", count=2)
+    assert [r.error for r in bot.rows()] == [None, None, "busy"]
+
+
+def test_outside_the_allow_list_the_bot_says_it_is_not_enabled(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot(allowed_channels=["C1"])
+    bot.send.event(mention(WINDOWS, channel="C7", user="U1", ts="2.1"))
+    [notice] = bot.slack.wait_for("chat.postEphemeral")
+    assert notice.params["text"] == kit.NOT_ENABLED and notice.params["user"] == "U1"
+    refused = bot.send.command(
+        WINDOWS, channel="C7", user="U1", response_url=bot.slack.response_url("x")
+    )
+    assert refused.text == kit.NOT_ENABLED
+    assert bot.rows() == []
+
+
+def test_healthz_reports_the_queue(make_bot: Callable[..., Bot]) -> None:
+    bot = make_bot()
+    health = bot.send.http.get(bot.send.url.replace("/slack/events", "/healthz"))
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "mode": "http", "queued": 0, "answering": 0}
