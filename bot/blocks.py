@@ -63,7 +63,14 @@ def sources_block(citations: Sequence[Citation]) -> Block | None:
         where = escape(" › ".join(p for p in (c.title, c.heading) if p) or c.source)
         where = where.replace("|", "¦")
         url = c.url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-        lines.append(f"<{url}|[{c.n}] {where}>" if url.startswith("http") else f"[{c.n}] {where}")
+        if url.startswith(("http://", "https://")):
+            lines.append(f"<{url}|[{c.n}] {where}>")
+        else:
+            # A folder indexed without a base URL: Slack cannot open file:// links, so the
+            # section is named by its path and anchor instead.
+            anchor = c.url.partition("#")[2]
+            place = escape(c.source + (f"#{anchor}" if anchor else ""))
+            lines.append(f"[{c.n}] {where} (`{place}`)")
     return context("*Sources*\n" + "\n".join(lines)[: TEXT_FALLBACK - 20])
 
 

@@ -76,6 +76,8 @@ def setup_logging(level: str) -> None:
     # pymilvus logs every failed RPC with a traceback, including ones Milvus Lite answers with
     # "not implemented" and pymilvus then works around; docsbot reports real failures itself.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    # Milvus Lite's in-process gRPC server logs those same "not implemented" calls as errors.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
 
 
 def emit_json(value: object) -> None:

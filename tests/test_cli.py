@@ -144,14 +144,36 @@ def test_a_bad_setting_fails_at_start_naming_it(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_index_never_falls_back_to_another_model(tmp_path: Path) -> None:
+def test_index_falls_back_from_unavailable_defaults_only_when_allowed(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.md").write_text("# A\n\nText.\n")
-    result = run(["index"], tmp_path, DOCSBOT_SOURCES="docs", HF_HUB_OFFLINE="1")
-    assert result.returncode == 2
-    assert "Qwen/Qwen3-Embedding-0.6B" in result.stderr
-    assert "DOCSBOT_EMBEDDING_MODEL" in result.stderr
+    strict = run(
+        ["index"],
+        tmp_path,
+        DOCSBOT_SOURCES="docs",
+        HF_HUB_OFFLINE="1",
+        DOCSBOT_MODEL_FALLBACK="false",
+    )
+    assert strict.returncode == 2
+    assert "Qwen/Qwen3-Embedding-0.6B" in strict.stderr
+    assert "DOCSBOT_EMBEDDING_MODEL" in strict.stderr
     assert not (tmp_path / "data" / "milvus.db").exists()
+
+    chosen = run(
+        ["index"],
+        tmp_path,
+        DOCSBOT_SOURCES="docs",
+        HF_HUB_OFFLINE="1",
+        DOCSBOT_EMBEDDING_MODEL="Qwen/Qwen3-Embedding-4B",
+    )
+    assert chosen.returncode == 2, "a model someone chose is never swapped"
+
+    fallback = run(["index", "--json"], tmp_path, DOCSBOT_SOURCES="docs", HF_HUB_OFFLINE="1")
+    assert fallback.returncode == 0, fallback.stderr
+    said = " ".join(fallback.stderr.split())  # log lines wrap at the terminal's width
+    assert "using the packaged all-MiniLM-L6-v2" in said and "reranking is off" in said
+    assert "Traceback" not in said
+    assert json.loads(fallback.stdout)["docs_added"] == 1
 
 
 def test_demo_runs_offline_and_says_which_models_it_used(tmp_path: Path) -> None:
