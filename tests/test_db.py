@@ -32,6 +32,7 @@ def test_upgrade_creates_the_schema_once(
     assert current_revision(engine) == head_revision(engine)
     tables = set(inspect(engine).get_table_names())
     assert {"indexed_documents", "indexed_chunks", "alembic_version"} <= tables
+    assert {"conversations", "questions", "feedback"} <= tables
     engine.dispose()
 
 
