@@ -33,7 +33,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QuestionSt
 def incoming(
     n: int, *, thread: str = "1.0", channel: str = "C1", kind: str = "mention"
 ) -> Incoming:
-    return Incoming(f"Ev{n}", kind, "T1", channel, "U1", f"question {n}", thread, f"2.{n}")
+    return Incoming(f"Ev{n}", kind, "T1", "C1", "U1", f"question {n}", thread, f"2.{n}")
 
 
 def answer(text: str) -> Answer:
