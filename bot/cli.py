@@ -66,6 +66,7 @@ def setup_logging(level: str) -> None:
         "faiss",
         "alembic",
         "grpc",
+        "waitress.queue",  # "Task queue depth is N" on every request of a burst
     )
     if level != "DEBUG":
         from transformers.utils import logging as hf_logging
@@ -355,6 +356,37 @@ def stats(
     out.print(f"  feedback   👍 {figures['feedback_up']}  👎 {figures['feedback_down']}  ({shown})")
     for stage, q in figures["latency_s"].items():
         out.print(f"  {stage:10} p50 {q['p50']:.2f}s  p95 {q['p95']:.2f}s")
+
+
+@app.command()
+def manifest(
+    url: Annotated[
+        str | None, typer.Option(help="Public base URL of `docsbot serve`, e.g. https://bot.acme.io")
+    ] = None,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="For Socket Mode: no request URLs at all")
+    ] = False,
+) -> None:
+    """Print the Slack app manifest to paste into "Create New App → From a manifest"."""
+    import yaml
+
+    from config import SLACK_MANIFEST
+
+    data = yaml.safe_load(SLACK_MANIFEST.read_text())
+    events_url = f"{url.rstrip('/')}/slack/events" if url else None
+    settings = data["settings"]
+    if socket_mode:
+        settings["socket_mode_enabled"] = True
+        settings["event_subscriptions"].pop("request_url")
+        settings["interactivity"].pop("request_url")
+        for command in data["features"]["slash_commands"]:
+            command.pop("url")
+    elif events_url:
+        settings["event_subscriptions"]["request_url"] = events_url
+        settings["interactivity"]["request_url"] = events_url
+        for command in data["features"]["slash_commands"]:
+            command["url"] = events_url
+    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 @app.command("config")

@@ -41,7 +41,9 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
             ).all()
         )
         abstained = session.scalar(
-            select(func.count()).where(*where, Question.answer_mode == "abstained")
+            select(func.count()).where(
+                *where, Question.status == "answered", Question.answer_mode == "abstained"
+            )
         )
         busy = session.scalar(select(func.count()).where(*where, Question.error == "busy"))
         votes = dict(
@@ -62,7 +64,9 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
     up, down = int(votes.get("up", 0)), int(votes.get("down", 0))
     return {
         "questions": sum(int(n) for n in counts.values()),
-        "answered": int(counts.get("answered", 0)),
+        # questions = answered + abstained + failed + waiting: an abstention ("the docs don't
+        # cover this") is counted apart from answers, since it is what doc owners act on.
+        "answered": int(counts.get("answered", 0)) - int(abstained or 0),
         "abstained": int(abstained or 0),
         "failed": int(counts.get("failed", 0)),
         "busy": int(busy or 0),

@@ -1,1 +1,5 @@
-"""Settings and the wiring of connections (SQL engine, migrations, Milvus client)."""
+"""Settings, database wiring and the Slack app manifest."""
+
+from pathlib import Path
+
+SLACK_MANIFEST = Path(__file__).parent / "slack_manifest.yml"

@@ -212,7 +212,13 @@ class Settings(BaseSettings):
     )
 
     # Worker
-    workers: int = Field(2, ge=1, le=64, description="Questions answered at the same time")
+    workers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Questions answered at the same time (most of an answer is waiting for "
+        "the LLM; with a local reranker on a small CPU, fewer answer each one sooner)",
+    )
     max_queued: int = Field(
         100, ge=1, description="Waiting questions beyond which people are told the bot is busy"
     )

@@ -183,3 +183,27 @@ def test_demo_runs_offline_and_says_which_models_it_used(tmp_path: Path) -> None
     notice = [line for line in result.stderr.splitlines() if "all-MiniLM-L6-v2" in line]
     assert notice, result.stderr
     assert "Sources" in result.stdout and "PostgreSQL" in result.stdout
+
+
+def test_manifest_covers_exactly_what_the_code_uses(tmp_path: Path) -> None:
+    import yaml
+
+    result = run(["manifest", "--url", "https://bot.acme.io/"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = yaml.safe_load(result.stdout)
+    events_url = "https://bot.acme.io/slack/events"
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == events_url
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": events_url}
+    [command] = manifest["features"]["slash_commands"]
+    assert (command["command"], command["url"]) == ("/ask", events_url)
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "assistant_thread_started", "assistant_thread_context_changed",
+        "message.channels", "message.groups", "message.im",
+    }
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "app_mentions:read", "assistant:write", "channels:history", "groups:history",
+        "im:history", "chat:write", "commands",
+    }
+    socket = yaml.safe_load(run(["manifest", "--socket-mode"], tmp_path).stdout)
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in socket["settings"]["event_subscriptions"]

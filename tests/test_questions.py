@@ -135,3 +135,23 @@ def test_one_vote_per_person_changeable_with_a_reason(store: QuestionStore) -> N
     with store.sessions() as session:
         votes = sorted((f.user_id, f.rating, f.reason) for f in session.scalars(select(Feedback)))
     assert votes == [("U2", "up", None), ("U3", "up", None)]
+
+
+def test_stats_partition_the_questions_and_count_votes(store: QuestionStore) -> None:
+    from bot.stats import collect, parse_since
+
+    ids = [store.record(incoming(n))[1] or 0 for n in range(5)]
+    store.finish(ids[0], answer("yes [1]"), search_query="q", models={})
+    abstention = Answer("q", "not covered", "abstained", [], {"embed": 0.3}, 0.01)
+    store.finish(ids[1], abstention, search_query="q", models={})
+    store.fail(ids[2], "llm_unavailable")
+    store.vote(ids[0], "U1", "up")
+    store.vote(ids[0], "U2", "down")
+    store.vote(ids[1], "U1", "down")
+    figures = collect(store.sessions, parse_since("7d"))
+    assert {k: figures[k] for k in ("questions", "answered", "abstained", "failed", "waiting")} == {
+        "questions": 5, "answered": 1, "abstained": 1, "failed": 1, "waiting": 2,
+    }
+    assert (figures["feedback_up"], figures["feedback_down"]) == (1, 2)
+    assert figures["latency_s"]["embed"] == {"p50": 0.2, "p95": 0.29}
+    assert collect(store.sessions, parse_since("0m"))["questions"] == 0
