@@ -18,7 +18,6 @@ REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
 
 THINKING = ":mag: Searching the docs…"
-WRITING = ":writing_hand: Writing the answer…"
 APOLOGY = (
     "Sorry, something went wrong while answering this, and it has been logged. "
     "Please try again in a minute; if it keeps happening, tell the team that runs me."

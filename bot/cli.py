@@ -361,7 +361,8 @@ def stats(
 @app.command()
 def manifest(
     url: Annotated[
-        str | None, typer.Option(help="Public base URL of `docsbot serve`, e.g. https://bot.acme.io")
+        str | None,
+        typer.Option(help="Public base URL of `docsbot serve`, e.g. https://bot.acme.io"),
     ] = None,
     socket_mode: Annotated[
         bool, typer.Option("--socket-mode", help="For Socket Mode: no request URLs at all")

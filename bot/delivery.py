@@ -91,10 +91,6 @@ class Reply:
 
     # -- progress ----------------------------------------------------------------------------
 
-    def stage(self, text: str) -> None:
-        if self.q.kind == "assistant":
-            self._status(text.split(" ", 1)[-1])
-
     def delta(self, piece: str) -> None:
         """A piece of the answer as the model writes it; pushed to Slack at most every
         PROGRESS_INTERVAL_S so a fast model cannot run into rate limits."""

@@ -14,12 +14,14 @@ from bot import blocks as kit
 from bot.answering import Answerer
 from bot.delivery import Reply
 from bot.followup import standalone_question
-from bot.llm import LLMError
-from bot.models import as_utc, utcnow
+from bot.llm import LLMError, Turn
+from bot.models import Question, as_utc, utcnow
+from bot.mrkdwn import from_slack
 from bot.questions import QuestionStore
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
+THREAD_CONTEXT_MESSAGES = 10
 
 
 class Responder:
@@ -61,6 +63,8 @@ class Responder:
                 self.store.set_answer_ts(question_id, ts)
             question = self.store.get(question_id)  # /ask has a thread now
             history = self.store.history(question, self.settings.history_turns)
+            if not history:
+                history = self.thread_context(question)
             if question.kind == "assistant" and not history:
                 reply.set_title(kit.thread_title(question.text))
             condense_started = time.perf_counter()
@@ -95,6 +99,32 @@ class Responder:
         except Exception:
             log.exception("question %s: could not be answered", question_id)
             self._fail(reply, question_id, "internal_error")
+
+    def thread_context(self, question: Question) -> list[Turn]:
+        """A mention in a thread people were already having: what they said before it is
+        what "this" and "that error" refer to."""
+        if question.kind != "mention" or question.thread_ts in (None, question.message_ts):
+            return []
+        try:
+            replies = self.client.conversations_replies(
+                channel=question.channel_id, ts=question.thread_ts or "", limit=50
+            )
+        except SlackApiError as error:
+            log.warning(
+                "question %s: could not read the thread: %s",
+                question.id,
+                error.response.get("error"),
+            )
+            return []
+        before = float(question.message_ts or "inf")
+        earlier = [
+            f"{m.get('user', 'someone')}: {from_slack(m['text'])}"
+            for m in replies.get("messages") or []
+            if m.get("text") and not m.get("bot_id") and float(m.get("ts", "inf")) < before
+        ][-THREAD_CONTEXT_MESSAGES:]
+        if not earlier:
+            return []
+        return [Turn("user", "Earlier in this Slack thread:\n" + "\n".join(earlier))]
 
     def _fail(self, reply: Reply, question_id: int, error: str) -> None:
         reply.fail(kit.APOLOGY)

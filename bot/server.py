@@ -98,7 +98,9 @@ class BotServer:
     notify: ThreadPoolExecutor
     socket_mode: bool = False
     http: Any = None
+    socket_handler: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def port(self) -> int:
@@ -124,20 +126,33 @@ class BotServer:
             threads=HTTP_THREADS,
             ident="docsbot",
         )
-        thread = threading.Thread(target=self.http.run, name="http", daemon=True)
+        thread = threading.Thread(target=self._serve_http, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)
         if self.socket_mode:
             self._start_socket_mode()
 
+    def _serve_http(self) -> None:
+        try:
+            self.http.run()
+        except (OSError, ValueError):
+            # close() from stop() pulls the socket out from under the select loop.
+            if not self._stopping.is_set():
+                raise
+
     def _start_socket_mode(self) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         assert self.settings.slack_app_token is not None
-        handler = SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
-        handler.connect()
+        self.socket_handler = SocketModeHandler(
+            self.app, self.settings.slack_app_token.get_secret_value()
+        )
+        self.socket_handler.connect()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self.socket_handler is not None:
+            self.socket_handler.close()
         if self.http is not None:
             self.http.close()
             self.http.task_dispatcher.shutdown()

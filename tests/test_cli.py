@@ -197,12 +197,21 @@ def test_manifest_covers_exactly_what_the_code_uses(tmp_path: Path) -> None:
     [command] = manifest["features"]["slash_commands"]
     assert (command["command"], command["url"]) == ("/ask", events_url)
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
-        "app_mention", "assistant_thread_started", "assistant_thread_context_changed",
-        "message.channels", "message.groups", "message.im",
+        "app_mention",
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+        "message.channels",
+        "message.groups",
+        "message.im",
     }
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "app_mentions:read", "assistant:write", "channels:history", "groups:history",
-        "im:history", "chat:write", "commands",
+        "app_mentions:read",
+        "assistant:write",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "chat:write",
+        "commands",
     }
     socket = yaml.safe_load(run(["manifest", "--socket-mode"], tmp_path).stdout)
     assert socket["settings"]["socket_mode_enabled"] is True

@@ -150,7 +150,11 @@ def test_stats_partition_the_questions_and_count_votes(store: QuestionStore) -> 
     store.vote(ids[1], "U1", "down")
     figures = collect(store.sessions, parse_since("7d"))
     assert {k: figures[k] for k in ("questions", "answered", "abstained", "failed", "waiting")} == {
-        "questions": 5, "answered": 1, "abstained": 1, "failed": 1, "waiting": 2,
+        "questions": 5,
+        "answered": 1,
+        "abstained": 1,
+        "failed": 1,
+        "waiting": 2,
     }
     assert (figures["feedback_up"], figures["feedback_down"]) == (1, 2)
     assert figures["latency_s"]["embed"] == {"p50": 0.2, "p95": 0.29}

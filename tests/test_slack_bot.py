@@ -459,3 +459,31 @@ def test_healthz_reports_the_queue(make_bot: Callable[..., Bot]) -> None:
     health = bot.send.http.get(bot.send.url.replace("/slack/events", "/healthz"))
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "mode": "http", "queued": 0, "answering": 0}
+
+
+def test_a_mention_inside_a_people_thread_reads_the_thread_first(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.slack.threads[("C5", "50.1")] = [
+        {
+            "ts": "50.1",
+            "user": "U7",
+            "text": "Installing fails with &lt;error 42&gt; on Windows 11",
+        },
+        {"ts": "50.2", "user": "U8", "text": "same here", "bot_id": None},
+        {"ts": "50.3", "bot_id": "B1", "text": "some other bot"},
+        {"ts": "50.4", "user": "U7", "text": f"<@{BOT_USER}> what should I do?"},
+    ]
+    bot.send.event(
+        mention("what should I do?", channel="C5", user="U7", ts="50.4", thread_ts="50.1")
+    )
+    bot.wait_status("answered")
+    messages = bot.openai.requests_to(CHAT)[-1].json["messages"]
+    context = messages[1]["content"]
+    assert context.startswith("Earlier in this Slack thread:")
+    assert "U7: Installing fails with <error 42> on Windows 11" in context
+    assert "same here" in context and "other bot" not in context
+    assert "what should I do?" not in context
+    [answer] = bot.answers("C5")
+    assert answer["ts"] and bot.slack.calls_to("chat.postMessage")[0].params["thread_ts"] == "50.1"

@@ -85,6 +85,8 @@ class FakeSlack:
         self.errors: dict[str, str] = {}
         # channels the bot is not a member of: chat.postMessage there fails
         self.not_member: set[str] = set()
+        # (channel, thread_ts) -> the thread's messages, for conversations.replies
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Condition()
         self._server = _Server(self)
@@ -136,6 +138,9 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": params.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
+        if method == "conversations.replies":
+            messages = self.threads.get((str(channel), str(params.get("ts"))), [])
+            return {"ok": True, "messages": messages, "has_more": False}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
         return {"ok": True}
