@@ -30,9 +30,11 @@ from tests.fakes.slack_server import (
     BOT_USER,
     TEAM,
     FakeSlack,
+    FakeSocketMode,
     SlackSender,
     action_ids,
     block_text,
+    event_body,
     mention,
     message,
 )
@@ -122,8 +124,14 @@ def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[C
     upgrade(engine)
     sessions = make_session_factory(engine)
 
-    def start(*, prepare: Callable[[QuestionStore], None] | None = None, **overrides: Any) -> Bot:
+    def start(
+        *,
+        prepare: Callable[[QuestionStore], None] | None = None,
+        socket_url: str | None = None,
+        **overrides: Any,
+    ) -> Bot:
         slack = FakeSlack().__enter__()
+        slack.socket_url = socket_url
         values: dict[str, Any] = {
             **{k: getattr(index.settings, k) for k in ("milvus_uri", "embedding_model")},
             "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
@@ -487,3 +495,23 @@ def test_a_mention_inside_a_people_thread_reads_the_thread_first(
     assert "what should I do?" not in context
     [answer] = bot.answers("C5")
     assert answer["ts"] and bot.slack.calls_to("chat.postMessage")[0].params["thread_ts"] == "50.1"
+
+
+def test_socket_mode_answers_without_any_public_url(make_bot: Callable[..., Bot]) -> None:
+    with FakeSocketMode() as socket_mode:
+        bot = make_bot(
+            slack_app_token="xapp-test", slack_signing_secret=None, socket_url=socket_mode.url
+        )
+        assert socket_mode.connected.wait(15)
+        envelope = socket_mode.push(
+            event_body(mention(WINDOWS, channel="C1", user="U1", ts="60.1"), "EvSocket1")
+        )
+        socket_mode.wait_ack(envelope)
+        bot.wait_status("answered")
+        [answer] = bot.answers("C1")
+        assert "Docker Desktop" in block_text(answer["blocks"])
+        assert bot.rows()[0].event_id == "EvSocket1"
+        # Nothing listens for Slack over HTTP in Socket Mode; the probe still answers.
+        assert bot.send.event(mention("x", channel="C1", user="U1", ts="61.1")).status_code == 404
+        health = bot.send.http.get(bot.send.url.replace("/slack/events", "/healthz")).json()
+        assert health["mode"] == "socket"

@@ -85,6 +85,7 @@ class FakeSlack:
         self.errors: dict[str, str] = {}
         # channels the bot is not a member of: chat.postMessage there fails
         self.not_member: set[str] = set()
+        self.socket_url: str | None = None  # what apps.connections.open hands out
         # (channel, thread_ts) -> the thread's messages, for conversations.replies
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._ts = itertools.count(1)
@@ -138,6 +139,10 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": params.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
+        if method == "apps.connections.open":
+            if self.socket_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_url}
         if method == "conversations.replies":
             messages = self.threads.get((str(channel), str(params.get("ts"))), [])
             return {"ok": True, "messages": messages, "has_more": False}
@@ -184,6 +189,81 @@ class FakeSlack:
                 call.params.get("channel") == channel
             ):
                 yield call
+
+
+class FakeSocketMode:
+    """Slack's end of Socket Mode: a websocket server the bot connects to (FakeSlack's
+    apps.connections.open hands out its URL). Tests push envelopes; the bot's acks are kept."""
+
+    def __init__(self) -> None:
+        from websockets.sync.server import serve
+
+        self.acks: list[str] = []
+        self.connected = threading.Event()
+        self._conn: Any = None
+        self._acked = threading.Condition()
+        self._server = serve(self._handle, "127.0.0.1", 0)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
+
+    def __enter__(self) -> FakeSocketMode:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+
+    def _handle(self, connection: Any) -> None:
+        self._conn = connection
+        connection.send(
+            json.dumps(
+                {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0DOCSBOT"}}
+            )
+        )
+        self.connected.set()
+        for raw in connection:
+            envelope_id = json.loads(raw).get("envelope_id")
+            if envelope_id:
+                with self._acked:
+                    self.acks.append(envelope_id)
+                    self._acked.notify_all()
+
+    def push(self, payload: dict[str, Any], kind: str = "events_api") -> str:
+        envelope_id = f"env-{time.monotonic_ns()}"
+        self._conn.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                    "payload": payload,
+                }
+            )
+        )
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> None:
+        with self._acked:
+            if not self._acked.wait_for(lambda: envelope_id in self.acks, timeout):
+                raise AssertionError(f"envelope {envelope_id} was never acknowledged")
+
+
+def event_body(event: dict[str, Any], event_id: str) -> dict[str, Any]:
+    return {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0DOCSBOT",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        "event": event,
+    }
 
 
 def block_text(blocks: list[dict[str, Any]]) -> str:
@@ -246,18 +326,7 @@ class SlackSender:
         retry: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        body = json.dumps(
-            {
-                "token": "legacy",
-                "team_id": TEAM,
-                "api_app_id": "A0DOCSBOT",
-                "type": "event_callback",
-                "event_id": event_id or f"Ev{next(self._ids):08d}",
-                "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-                "event": event,
-            }
-        )
+        body = json.dumps(event_body(event, event_id or f"Ev{next(self._ids):08d}"))
         headers = (
             {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
             if retry
