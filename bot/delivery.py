@@ -15,6 +15,7 @@ from slack_sdk.webhook import WebhookClient
 from bot import blocks as kit
 from bot.answering import Answer
 from bot.models import Question
+from bot.mrkdwn import escape
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.2  # Slack allows about one update per second per message
@@ -115,6 +116,8 @@ class Reply:
             log.warning("question %s: progress update failed: %s", self.q.id, _code(error))
 
     def _stream(self, so_far: str) -> None:
+        # Slack renders markdown_text as Markdown, where entities read as the characters they
+        # stand for; escaped, no `<!channel>` or `<url|text>` can form from the model's text.
         sent = self._sent
         if self.stream_ts is None:
             try:
@@ -123,7 +126,7 @@ class Reply:
                     thread_ts=self.thread_ts or "",
                     recipient_team_id=self.q.team_id or None,
                     recipient_user_id=self.q.user_id,
-                    markdown_text=so_far,
+                    markdown_text=escape(so_far),
                 )
             except SlackApiError as error:
                 log.info("question %s: streaming unavailable (%s)", self.q.id, _code(error))
@@ -132,7 +135,7 @@ class Reply:
             self.stream_ts = str(response["ts"])
         elif len(so_far) > sent:
             self.client.chat_appendStream(
-                channel=self.channel, ts=self.stream_ts, markdown_text=so_far[sent:]
+                channel=self.channel, ts=self.stream_ts, markdown_text=escape(so_far[sent:])
             )
         self._sent = len(so_far)
 

@@ -158,6 +158,16 @@ class QuestionStore:
                 .values(lease_until=utcnow() + timedelta(seconds=lease_s))
             )
 
+    def release(self, worker_id: str) -> int:
+        """Put back what a stopping worker holds but did not finish, for the next one."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Question)
+                .where(Question.worker_id == worker_id, Question.status == "running")
+                .values(status="queued", worker_id=None, lease_until=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def get(self, question_id: int) -> Question:
         with self.sessions() as session:
             row = session.get(Question, question_id)

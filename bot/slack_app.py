@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App, Assistant, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot import blocks as kit
 from bot.mrkdwn import from_slack
@@ -242,8 +243,6 @@ class Listeners:
             return
         text = kit.vote_ack(rating, previous)
         if container.get("is_ephemeral") and body.get("response_url"):
-            from slack_sdk.webhook import WebhookClient
-
             hook = WebhookClient(body["response_url"])
             self._later(
                 "thank the voter",

@@ -63,6 +63,11 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(timeout)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            if released := self.store.release(self.worker_id):
+                log.info("put %d unstarted question(s) back in the queue", released)
+        except Exception:  # their leases run out and another worker takes them anyway
+            log.exception("could not put unstarted questions back in the queue")
 
     @property
     def active(self) -> int:

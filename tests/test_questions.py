@@ -159,3 +159,12 @@ def test_stats_partition_the_questions_and_count_votes(store: QuestionStore) -> 
     assert (figures["feedback_up"], figures["feedback_down"]) == (1, 2)
     assert figures["latency_s"]["embed"] == {"p50": 0.2, "p95": 0.29}
     assert collect(store.sessions, parse_since("0m"))["questions"] == 0
+
+
+def test_a_stopping_worker_puts_back_what_it_did_not_finish(store: QuestionStore) -> None:
+    ids = [store.record(incoming(n))[1] for n in range(3)]
+    assert store.claim("w1", 2, lease_s=60) == ids[:2]
+    store.finish(ids[0] or 0, answer("done"), search_query="q", models={})
+    assert store.release("w1") == 1
+    assert store.get(ids[1] or 0).status == "queued"
+    assert store.claim("w2", 5, lease_s=60) == ids[1:]

@@ -515,3 +515,20 @@ def test_socket_mode_answers_without_any_public_url(make_bot: Callable[..., Bot]
         assert bot.send.event(mention("x", channel="C1", user="U1", ts="61.1")).status_code == 404
         health = bot.send.http.get(bot.send.url.replace("/slack/events", "/healthz")).json()
         assert health["mode"] == "socket"
+
+
+def test_model_text_cannot_ping_the_channel_streamed_or_final(
+    make_bot: Callable[..., Bot],
+) -> None:
+    bot = make_bot()
+    bot.openai.chat_reply = "Tell <!channel> and @here: see <https://evil.example|docs> [1]."
+    bot.send.event(
+        message(WINDOWS, channel="D9", user="U1", ts="71.1", thread_ts="70.1", channel_type="im")
+    )
+    bot.wait_status("answered")
+    [stream] = bot.slack.calls_to("chat.startStream")
+    streamed = stream.params["markdown_text"]
+    [final] = bot.answers("D9")
+    for text in (streamed, block_text(final["blocks"])):
+        assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+        assert "@here" not in text and "<https://evil.example|" not in text
