@@ -128,6 +128,7 @@ def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[C
         *,
         prepare: Callable[[QuestionStore], None] | None = None,
         socket_url: str | None = None,
+        core: Core | None = None,
         **overrides: Any,
     ) -> Bot:
         slack = FakeSlack().__enter__()
@@ -149,7 +150,7 @@ def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[C
         store = QuestionStore(sessions, max_queued=settings.max_queued)
         if prepare:
             prepare(store)
-        answerer = make_answerer(replace(index, settings=settings), None, load=False)
+        answerer = make_answerer(replace(core or index, settings=settings), None, load=False)
         server = build_server(settings, answerer, store, slack_client(settings))
         server.start(host="127.0.0.1", port=0)
         started.append((server, slack))
@@ -532,3 +533,32 @@ def test_model_text_cannot_ping_the_channel_streamed_or_final(
     for text in (streamed, block_text(final["blocks"])):
         assert "<!channel>" not in text and "&lt;!channel&gt;" in text
         assert "@here" not in text and "<https://evil.example|" not in text
+
+
+def test_an_index_failure_posts_an_apology_and_marks_the_question_failed(
+    make_bot: Callable[..., Bot], tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    docs = tmp_path / "small-docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Windows\n\nMilvus runs on Windows with Docker Desktop.\n")
+    own = open_core(
+        Settings(
+            milvus_uri=str(tmp_path / "own.db"),
+            database_url=f"sqlite:///{tmp_path / 'i.db'}",
+            sources=[str(docs)],
+            embedding_model=MINILM,
+            reranker_model=None,
+        ),
+        embedder=minilm,
+    )
+    try:
+        make_indexer(own).run()
+        bot = make_bot(core=own, milvus_uri=str(tmp_path / "own.db"))
+        own.store.client.drop_collection(own.store.collection)  # Milvus loses the index
+        bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="80.1"))
+        [row] = bot.wait_status("failed")
+        assert row.error == "index_unavailable"
+        bot.slack.wait_for("chat.update", lambda p: p.get("text") == kit.APOLOGY)
+        assert "collection" not in json.dumps([c.params for c in bot.slack.calls]).lower()
+    finally:
+        own.close()
