@@ -110,8 +110,15 @@ def main() -> int:
                     time.sleep(0.3)
             url = f"http://127.0.0.1:{port}/slack/events"
             events = [
-                (f"EvLoad{i:04d}", mention(QUESTIONS[i % len(QUESTIONS)], channel="C1",
-                                           user=f"U{i}", ts=f"1700000000.{i:06d}"))
+                (
+                    f"EvLoad{i:04d}",
+                    mention(
+                        QUESTIONS[i % len(QUESTIONS)],
+                        channel="C1",
+                        user=f"U{i}",
+                        ts=f"1700000000.{i:06d}",
+                    ),
+                )
                 for i in range(args.mentions)
             ]
 
@@ -162,14 +169,20 @@ def main() -> int:
         "llm_delay_s": args.delay,
         "workers": args.workers,
     }
-    print(f"{len(results)} requests ({args.mentions} mentions + {args.retries} retries) "
-          f"posted at once; statuses {dict(statuses)}")
-    print(f"ack latency: p50 {figures['ack_p50_s'] * 1000:.0f} ms, "
-          f"p99 {figures['ack_p99_s'] * 1000:.0f} ms, max {figures['ack_max_s'] * 1000:.0f} ms; "
-          f"{figures['acked_under_3s']}/{len(results)} under 3 s")
-    print(f"answered {len(per_question)}/{args.mentions} in {answered_s:.1f} s "
-          f"({args.workers} workers, {args.delay:.1f} s per LLM answer); "
-          f"answered twice: {doubled}")
+    print(
+        f"{len(results)} requests ({args.mentions} mentions + {args.retries} retries) "
+        f"posted at once; statuses {dict(statuses)}"
+    )
+    print(
+        f"ack latency: p50 {figures['ack_p50_s'] * 1000:.0f} ms, "
+        f"p99 {figures['ack_p99_s'] * 1000:.0f} ms, max {figures['ack_max_s'] * 1000:.0f} ms; "
+        f"{figures['acked_under_3s']}/{len(results)} under 3 s"
+    )
+    print(
+        f"answered {len(per_question)}/{args.mentions} in {answered_s:.1f} s "
+        f"({args.workers} workers, {args.delay:.1f} s per LLM answer); "
+        f"answered twice: {doubled}"
+    )
     print(json.dumps(figures))
     return 0 if len(per_question) == args.mentions and not doubled else 1
 
