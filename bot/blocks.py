@@ -70,7 +70,13 @@ def sources_block(citations: Sequence[Citation]) -> Block | None:
             anchor = c.url.partition("#")[2]
             place = escape(c.source + (f"#{anchor}" if anchor else ""))
             lines.append(f"[{c.n}] {where} (`{place}`)")
-    return context("*Sources*\n" + "\n".join(lines)[: TEXT_FALLBACK - 20])
+    shown: list[str] = []
+    for i, line in enumerate(lines):  # whole lines only: a cut link would show as markup
+        if sum(len(x) + 1 for x in shown) + len(line) > TEXT_FALLBACK - 40:
+            shown.append(f"…and {len(lines) - i} more")
+            break
+        shown.append(line)
+    return context("*Sources*\n" + "\n".join(shown))
 
 
 def feedback_block(question_id: int) -> Block:

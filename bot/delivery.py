@@ -15,7 +15,7 @@ from slack_sdk.webhook import WebhookClient
 from bot import blocks as kit
 from bot.answering import Answer
 from bot.models import Question
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape_stream
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 1.2  # Slack allows about one update per second per message
@@ -116,8 +116,6 @@ class Reply:
             log.warning("question %s: progress update failed: %s", self.q.id, _code(error))
 
     def _stream(self, so_far: str) -> None:
-        # Slack renders markdown_text as Markdown, where entities read as the characters they
-        # stand for; escaped, no `<!channel>` or `<url|text>` can form from the model's text.
         sent = self._sent
         if self.stream_ts is None:
             try:
@@ -126,7 +124,7 @@ class Reply:
                     thread_ts=self.thread_ts or "",
                     recipient_team_id=self.q.team_id or None,
                     recipient_user_id=self.q.user_id,
-                    markdown_text=escape(so_far),
+                    markdown_text=escape_stream(so_far),
                 )
             except SlackApiError as error:
                 log.info("question %s: streaming unavailable (%s)", self.q.id, _code(error))
@@ -135,7 +133,7 @@ class Reply:
             self.stream_ts = str(response["ts"])
         elif len(so_far) > sent:
             self.client.chat_appendStream(
-                channel=self.channel, ts=self.stream_ts, markdown_text=escape(so_far[sent:])
+                channel=self.channel, ts=self.stream_ts, markdown_text=escape_stream(so_far[sent:])
             )
         self._sent = len(so_far)
 
@@ -154,10 +152,14 @@ class Reply:
                 }
             )
             return None
-        if self.stream_ts is not None:
-            self.client.chat_stopStream(channel=self.channel, ts=self.stream_ts)
-            self.ts = self.stream_ts  # the streamed text is replaced by the final rendering
+        self._stop_stream()  # the streamed text is then replaced by the final rendering
         return self._put(messages)
+
+    def _stop_stream(self) -> None:
+        if self.stream_ts is not None:
+            ts, self.stream_ts = self.stream_ts, None
+            self.ts = ts
+            self.client.chat_stopStream(channel=self.channel, ts=ts)
 
     def fail(self, text: str) -> None:
         """Tell the person, briefly; what went wrong is in the logs, never in Slack."""
@@ -167,12 +169,12 @@ class Reply:
                     {"replace_original": True, "response_type": "ephemeral", "text": text}
                 )
                 return
-            if self.stream_ts is not None:
-                self.client.chat_stopStream(channel=self.channel, ts=self.stream_ts)
-                self.ts = self.stream_ts
+            self._stop_stream()
             self._put([[*self._head(), kit.section(text)]], final=False)
         except SlackApiError as error:
             log.error("question %s: could not post the apology: %s", self.q.id, _code(error))
+        except Exception as error:  # Slack unreachable: the row is still marked failed
+            log.error("question %s: could not post the apology: %s", self.q.id, error)
 
     def _put(self, messages: Sequence[list[kit.Block]], *, final: bool = True) -> str | None:
         last_ts: str | None = None

@@ -33,6 +33,19 @@ def escape(text: str) -> str:
     return BROADCAST.sub("@\u2060\\1", escaped)
 
 
+STREAM_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]", "@": "@\u2060"}
+)
+
+
+def escape_stream(piece: str) -> str:
+    """Escaping for Markdown streamed in pieces: character by character, so it is the same
+    whether a piece ends mid-word or not. No `[label](url)` can form (brackets are escaped),
+    no mention (`<`, `>`), no broadcast (every @ gets a word joiner). The streamed text is
+    replaced by the mrkdwn rendering once the answer is complete."""
+    return piece.translate(STREAM_ESCAPES)
+
+
 def _safe_url(url: str) -> str | None:
     if not url.startswith(("http://", "https://")):
         return None
@@ -54,7 +67,10 @@ class _Shield:
         return f"\x00{len(self.pieces) - 1}\x00"
 
     def restore(self, text: str) -> str:
-        return re.sub(r"\x00(\d+)\x00", lambda m: self.pieces[int(m.group(1))], text)
+        # A hidden piece may hold another (inline code inside a link's label).
+        while "\x00" in text:
+            text = re.sub(r"\x00(\d+)\x00", lambda m: self.pieces[int(m.group(1))], text)
+        return text
 
 
 def _inline(line: str, links: Mapping[int, str], known_urls: set[str]) -> str:
@@ -90,6 +106,7 @@ def to_mrkdwn(markdown: str, links: Mapping[int, str] | None = None) -> str:
     which makes each `[n]` a link to its section."""
     links = links or {}
     known = set(links.values())
+    markdown = markdown.replace("\x00", "").replace("\x01", "")  # reserved for placeholders
     out: list[str] = []
     fence: str | None = None
     table = False
@@ -144,9 +161,11 @@ def split_mrkdwn(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
     lines: list[str] = []
     for line in text.split("\n"):
-        while len(line) > budget:  # a single overlong line is cut hard
-            lines.append(line[:budget])
-            line = line[budget:]
+        while len(line) > budget:  # an overlong line is cut at a space, hard if it has none
+            cut = line.rfind(" ", budget // 2, budget)
+            cut = cut if cut > 0 else budget
+            lines.append(line[:cut])
+            line = line[cut:].lstrip(" ")
         lines.append(line)
     for i, line in enumerate(lines):
         if size + len(line) + 1 > budget:

@@ -9,6 +9,8 @@ from datetime import timedelta
 from enum import Enum
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -89,17 +91,23 @@ class QuestionStore:
         found = session.scalar(select(Conversation.id).where(*key))
         if found is not None:
             return found
-        try:
-            with session.begin_nested():  # another process may be creating the same thread
-                row = Conversation(
-                    team_id=team_id, channel_id=channel_id, thread_ts=thread_ts, kind=kind
-                )
-                session.add(row)
-            return row.id
-        except IntegrityError:
-            found = session.scalar(select(Conversation.id).where(*key))
-            assert found is not None
-            return found
+        # INSERT … ON CONFLICT DO NOTHING: another listener may be creating the same thread,
+        # and a savepoint would commit on its own under pysqlite's transaction handling.
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        session.execute(
+            insert(Conversation)
+            .values(
+                team_id=team_id,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                kind=kind,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts"])
+        )
+        found = session.scalar(select(Conversation.id).where(*key))
+        assert found is not None
+        return found
 
     def thread_kind(self, team_id: str, channel_id: str, thread_ts: str) -> str | None:
         """How the bot came into this thread (mention, dm, …), or None if it never answered

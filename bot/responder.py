@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from pymilvus.exceptions import MilvusException
 from slack_sdk import WebClient
@@ -22,6 +23,7 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 THREAD_CONTEXT_MESSAGES = 10
+THREAD_PAGES = 5
 
 
 class Responder:
@@ -58,6 +60,7 @@ class Responder:
             self.store.fail(question_id, "expired")
             return
         started = time.perf_counter()
+        delivered = False
         try:
             if ts := reply.start():
                 self.store.set_answer_ts(question_id, ts)
@@ -77,7 +80,9 @@ class Responder:
                 search_query=query,
             )
             answer.timings = {"condense": condense_s, **answer.timings}
-            if ts := reply.finish(answer):
+            ts = reply.finish(answer)
+            delivered = True
+            if ts:
                 self.store.set_answer_ts(question_id, ts)
             answer.timings["total"] = time.perf_counter() - started
             self.store.finish(question_id, answer, search_query=query, models=self.models)
@@ -89,43 +94,53 @@ class Responder:
             )
         except LLMError as error:
             log.error("question %s: the LLM failed: %s", question_id, error)
-            self._fail(reply, question_id, "llm_unavailable")
+            self._fail(reply, question_id, "llm_unavailable", delivered)
         except MilvusException as error:
             log.error("question %s: the index failed: %s", question_id, error)
-            self._fail(reply, question_id, "index_unavailable")
+            self._fail(reply, question_id, "index_unavailable", delivered)
         except SlackApiError as error:
             log.error("question %s: Slack refused: %s", question_id, error.response.get("error"))
-            self._fail(reply, question_id, "slack_error")
+            self._fail(reply, question_id, "slack_error", delivered)
         except Exception:
             log.exception("question %s: could not be answered", question_id)
-            self._fail(reply, question_id, "internal_error")
+            self._fail(reply, question_id, "internal_error", delivered)
 
     def thread_context(self, question: Question) -> list[Turn]:
         """A mention in a thread people were already having: what they said before it is
         what "this" and "that error" refer to."""
         if question.kind != "mention" or question.thread_ts in (None, question.message_ts):
             return []
-        try:
-            replies = self.client.conversations_replies(
-                channel=question.channel_id, ts=question.thread_ts or "", limit=50
-            )
-        except SlackApiError as error:
-            log.warning(
-                "question %s: could not read the thread: %s",
-                question.id,
-                error.response.get("error"),
-            )
-            return []
         before = float(question.message_ts or "inf")
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        try:
+            for _ in range(THREAD_PAGES):  # replies come oldest first: page up to the mention
+                page = self.client.conversations_replies(
+                    channel=question.channel_id,
+                    ts=question.thread_ts or "",
+                    latest=question.message_ts,
+                    limit=200,
+                    cursor=cursor,
+                )
+                messages += page.get("messages") or []
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.warning("question %s: could not read the thread: %s", question.id, code)
+            return []
         earlier = [
             f"{m.get('user', 'someone')}: {from_slack(m['text'])}"
-            for m in replies.get("messages") or []
+            for m in messages
             if m.get("text") and not m.get("bot_id") and float(m.get("ts", "inf")) < before
         ][-THREAD_CONTEXT_MESSAGES:]
         if not earlier:
             return []
         return [Turn("user", "Earlier in this Slack thread:\n" + "\n".join(earlier))]
 
-    def _fail(self, reply: Reply, question_id: int, error: str) -> None:
-        reply.fail(kit.APOLOGY)
+    def _fail(self, reply: Reply, question_id: int, error: str, delivered: bool) -> None:
+        if delivered:  # the person has the answer; only recording it failed (logged above)
+            return
+        reply.fail(kit.APOLOGY)  # never raises: the row below is what must not be lost
         self.store.fail(question_id, error)

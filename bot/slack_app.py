@@ -25,6 +25,9 @@ from bot.questions import Incoming, Outcome, QuestionStore
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
+# A question with a screenshot is a file_share; a reply also sent to the channel is a
+# thread_broadcast. Every other subtype (edits, deletions, joins, bot posts) is not a question.
+QUESTION_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 
 @dataclass
@@ -83,7 +86,9 @@ class Listeners:
     def _accept(self, incoming: Incoming) -> Outcome | None:
         if not _allowed(self.deps.settings, incoming.channel_id, incoming.user_id):
             log.info("not enabled for %s in %s", incoming.user_id, incoming.channel_id)
-            if incoming.kind != "command":
+            # A reply in a thread the bot answered was not necessarily meant for it: only
+            # people who addressed the bot hear that it is not enabled for them.
+            if incoming.kind not in ("command", "thread"):
                 self._tell_privately(
                     incoming.channel_id, incoming.user_id, kit.NOT_ENABLED, incoming.thread_ts
                 )
@@ -124,7 +129,7 @@ class Listeners:
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         incoming = self._message_incoming(body, event, context, "mention")
-        if incoming is None or event.get("subtype"):
+        if incoming is None or event.get("subtype") not in QUESTION_SUBTYPES:
             return
         if not incoming.text:
             self._tell_privately(
@@ -137,7 +142,11 @@ class Listeners:
         self._accept(incoming)
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
-        if event.get("subtype") or event.get("bot_id") or event.get("user") == context.bot_user_id:
+        if (
+            event.get("subtype") not in QUESTION_SUBTYPES
+            or event.get("bot_id")
+            or event.get("user") == context.bot_user_id
+        ):
             return
         mentioned = context.bot_user_id and f"<@{context.bot_user_id}" in (event.get("text") or "")
         if event.get("channel_type") == "im":
@@ -212,7 +221,7 @@ class Listeners:
         incoming = self._message_incoming(
             body, event, context, "dm" if known == "dm" else "assistant"
         )
-        if incoming is not None and incoming.text and not event.get("subtype"):
+        if incoming is not None and incoming.text and event.get("subtype") in QUESTION_SUBTYPES:
             self._accept(incoming)
 
     # -- feedback ----------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._stop_renewing = threading.Event()  # only once answers in flight are done
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -60,9 +61,14 @@ class WorkerPool:
         """Stop claiming; let answers in flight finish (their rows stay claimable if not)."""
         self._stop.set()
         self._wake.set()
-        for thread in self._threads:
+        for thread in self._threads[:1]:  # the dispatcher: no new claims after this
             thread.join(timeout)
+        # Leases are renewed until every answer in flight is done: a slow answer outliving
+        # its lease would be claimed, and answered twice, by another replica.
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._stop_renewing.set()
+        for thread in self._threads[1:]:
+            thread.join(timeout)
         try:
             if released := self.store.release(self.worker_id):
                 log.info("put %d unstarted question(s) back in the queue", released)
@@ -108,7 +114,7 @@ class WorkerPool:
         return callback
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.lease_s / 3):
+        while not self._stop_renewing.wait(self.lease_s / 3):
             with self._lock:
                 active = sorted(self._active)
             try:

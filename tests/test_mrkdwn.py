@@ -77,3 +77,28 @@ def test_vote_acknowledgements() -> None:
     assert "👍" in kit.vote_ack("up", None)
     assert "changed from 👍" in kit.vote_ack("down", "up")
     assert "already" in kit.vote_ack("up", "up")
+
+
+def test_streamed_pieces_are_escaped_the_same_however_they_are_cut() -> None:
+    from bot.mrkdwn import escape_stream
+
+    text = "Ask @here or <!channel>, see [the docs](https://evil.example/login) & more"
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
+    streamed = "".join(escape_stream(p) for p in pieces)
+    assert streamed == escape_stream(text)
+    assert "@here" not in streamed and "<!channel>" not in streamed
+    assert "](" not in streamed.replace("\\](", "")  # no Markdown link can form
+
+
+def test_code_inside_a_link_label_and_stray_placeholders() -> None:
+    out = to_mrkdwn("See [`search()`](https://d/x) [1].", {1: "https://d/x"})
+    assert out == "See <https://d/x|`search()`> <https://d/x|[1]>."
+    assert "\x00" not in to_mrkdwn("odd \x000\x00 text [1]", {1: "https://d/x"})
+
+
+def test_overlong_lines_are_cut_between_words() -> None:
+    line = " ".join(f"word{i}" for i in range(1500))
+    pieces = split_mrkdwn(line)
+    assert len(pieces) > 1 and all(len(p) <= SECTION_LIMIT for p in pieces)
+    words = " ".join(pieces).split()
+    assert words == line.split()

@@ -168,3 +168,10 @@ def test_a_stopping_worker_puts_back_what_it_did_not_finish(store: QuestionStore
     assert store.release("w1") == 1
     assert store.get(ids[1] or 0).status == "queued"
     assert store.claim("w2", 5, lease_s=60) == ids[1:]
+
+
+def test_a_duplicate_leaves_no_conversation_behind(store: QuestionStore) -> None:
+    store.record(incoming(1))
+    retry_elsewhere = Incoming("Ev1", "mention", "T1", "C1", "U1", "q", "9.9", "9.9")
+    assert store.record(retry_elsewhere) == (Outcome.DUPLICATE, None)
+    assert store.thread_kind("T1", "C1", "9.9") is None

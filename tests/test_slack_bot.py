@@ -226,13 +226,26 @@ def test_follow_up_in_the_thread_is_rewritten_and_answered_with_history(
     assert all(p.params.get("thread_ts") == "200.000001" for p in posted)
 
 
-def test_dm_is_answered(make_bot: Callable[..., Bot]) -> None:
+def test_dm_is_answered_even_with_a_screenshot(make_bot: Callable[..., Bot]) -> None:
     bot = make_bot()
     bot.send.event(message(WINDOWS, channel="D1", user="U1", ts="300.1", channel_type="im"))
-    bot.wait_status("answered")
-    [answer] = bot.answers("D1")
-    assert "Docker Desktop" in block_text(answer["blocks"])
-    assert bot.rows()[0].kind == "dm"
+    bot.send.event(
+        {
+            **message(WINDOWS, channel="D1", user="U1", ts="301.1", channel_type="im"),
+            "subtype": "file_share",
+            "files": [{"id": "F1"}],
+        }
+    )
+    bot.send.event(
+        {
+            **message("edited", channel="D1", user="U1", ts="302.1", channel_type="im"),
+            "subtype": "message_changed",
+        }
+    )
+    bot.wait_status("answered", count=2)
+    answers = bot.answers("D1")
+    assert len(answers) == 2 and "Docker Desktop" in block_text(answers[0]["blocks"])
+    assert [r.kind for r in bot.rows()] == ["dm", "dm"]
 
 
 def test_ask_command_answers_in_the_channel_or_privately_when_not_a_member(
