@@ -4,6 +4,7 @@ what workers claim, and the votes people cast. Safe with several processes on on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from enum import Enum
@@ -175,6 +176,31 @@ class QuestionStore:
                 .values(status="queued", worker_id=None, lease_until=None)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_dead(self, host: str, is_alive: Callable[[int], bool]) -> int:
+        """Questions claimed by processes on this host that no longer run (a crash, or the
+        container restarted): put them back now rather than when their leases run out."""
+        with self.sessions.begin() as session:
+            rows = session.execute(
+                select(Question.id, Question.worker_id).where(
+                    Question.status == "running", Question.worker_id.like(f"{host}:%")
+                )
+            ).all()
+            dead = []
+            for question_id, worker_id in rows:
+                try:
+                    pid = int(str(worker_id).split(":")[1])
+                except (IndexError, ValueError):
+                    continue
+                if not is_alive(pid):
+                    dead.append(question_id)
+            if dead:
+                session.execute(
+                    update(Question)
+                    .where(Question.id.in_(dead), Question.status == "running")
+                    .values(status="queued", worker_id=None, lease_until=None)
+                )
+            return len(dead)
 
     def get(self, question_id: int) -> Question:
         with self.sessions() as session:

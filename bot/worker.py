@@ -19,7 +19,21 @@ POLL_S = 2.0  # new questions normally wake the pool at once; polling finds othe
 
 
 def make_worker_id() -> str:
+    """host:pid:random — the random part tells this run from an earlier one with the same
+    pid (a restarted container is pid 1 again)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier run of this very process id: this run holds nothing yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class WorkerPool:
@@ -48,6 +62,11 @@ class WorkerPool:
 
     def start(self) -> None:
         """Begin answering, starting with anything a previous run left queued or running."""
+        try:
+            if taken := self.store.release_dead(socket.gethostname(), pid_alive):
+                log.info("%d question(s) left running by a stopped process will be answered", taken)
+        except Exception:  # their leases run out and they are claimed anyway
+            log.exception("could not look for questions left by a stopped process")
         for target, name in ((self._dispatch, "dispatcher"), (self._heartbeat, "lease-renewal")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -412,8 +414,11 @@ def test_llm_down_posts_an_apology_and_marks_the_question_failed(
 def test_questions_left_by_a_crash_are_answered_or_apologised_for_after_start(
     make_bot: Callable[..., Bot],
 ) -> None:
+    exited = subprocess.Popen(["true"])
+    exited.wait()  # its pid now names no process: a bot process on this host that crashed
+
     def crashed(store: QuestionStore) -> None:
-        for n, channel in enumerate(("C1", "C2", "C3")):
+        for n, channel in enumerate(("C1", "C2", "C3", "C4")):
             store.record(
                 Incoming(
                     f"Ev{n}",
@@ -426,26 +431,39 @@ def test_questions_left_by_a_crash_are_answered_or_apologised_for_after_start(
                     message_ts=f"10.{n}",
                 )
             )
-        # C2's worker died mid-answer: its lease ran out. C3 waited far too long.
         with store.sessions.begin() as session:
+            # C2: its worker, on another host, stopped renewing: the lease ran out.
             session.execute(
                 update(Question)
                 .where(Question.channel_id == "C2")
                 .values(
-                    status="running", worker_id="dead", lease_until=utcnow() - timedelta(seconds=1)
+                    status="running",
+                    worker_id="elsewhere:1:x",
+                    lease_until=utcnow() - timedelta(seconds=1),
                 )
             )
+            # C3 waited far too long to be worth answering.
             session.execute(
                 update(Question)
                 .where(Question.channel_id == "C3")
                 .values(created_at=utcnow() - timedelta(hours=2))
             )
+            # C4: claimed by a process on this host that is gone, lease still running.
+            session.execute(
+                update(Question)
+                .where(Question.channel_id == "C4")
+                .values(
+                    status="running",
+                    worker_id=f"{socket.gethostname()}:{exited.pid}:x",
+                    lease_until=utcnow() + timedelta(minutes=10),
+                )
+            )
 
     bot = make_bot(prepare=crashed)
-    bot.wait_status("answered", count=2)
+    bot.wait_status("answered", count=3, timeout=30)
     [expired] = bot.wait_status("failed")
     assert expired.channel_id == "C3" and expired.error == "expired"
-    assert bot.answers("C1") and bot.answers("C2")
+    assert bot.answers("C1") and bot.answers("C2") and bot.answers("C4")
     bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == kit.EXPIRED)
 
 
