@@ -46,6 +46,10 @@ def _allowed(settings: Settings, channel_id: str, user_id: str) -> bool:
     return is_dm or not settings.allowed_channels or channel_id in settings.allowed_channels
 
 
+def _team(context: BoltContext, event: dict[str, Any]) -> str:
+    return str(context.team_id or event.get("team") or "")
+
+
 class Listeners:
     def __init__(self, deps: BotDeps) -> None:
         self.deps = deps
@@ -60,6 +64,8 @@ class Listeners:
                 call()
             except SlackApiError as error:
                 log.warning("could not %s: %s", what, error.response.get("error"))
+            except Exception as error:  # Slack unreachable: nothing more to do than say so
+                log.warning("could not %s: %s", what, error)
 
         self.deps.notify.submit(run)
 
@@ -119,7 +125,7 @@ class Listeners:
         return Incoming(
             event_id=str(body.get("event_id") or f"{event['channel']}:{event['ts']}"),
             kind=kind,
-            team_id=str(context.team_id or event.get("team") or ""),
+            team_id=_team(context, event),
             channel_id=event["channel"],
             user_id=user,
             text=text,
@@ -153,7 +159,7 @@ class Listeners:
             kind = "dm"
         elif event.get("thread_ts") and not mentioned:  # a mention arrives as app_mention
             known = self.store.thread_kind(
-                str(context.team_id or ""), event["channel"], event["thread_ts"]
+                _team(context, event), event["channel"], event["thread_ts"]
             )
             if known is None:
                 return
@@ -216,7 +222,7 @@ class Listeners:
     ) -> None:
         # Bolt routes every DM thread reply here; a thread under a plain DM stays a DM.
         known = self.store.thread_kind(
-            str(context.team_id or ""), event["channel"], event.get("thread_ts") or ""
+            _team(context, event), event["channel"], event.get("thread_ts") or ""
         )
         incoming = self._message_incoming(
             body, event, context, "dm" if known == "dm" else "assistant"
