@@ -330,7 +330,7 @@ def stats(
     ] = None,
 ) -> None:
     """Questions asked, answered, abstained and failed; 👍/👎; latency per stage."""
-    from bot.stats import collect, parse_since
+    from bot.stats import collect, describe, parse_since
     from config.db import make_engine, make_session_factory, upgrade
 
     settings = settings_of(ctx)
@@ -347,15 +347,8 @@ def stats(
     if as_json:
         emit_json(figures)
         return
-    window = f" in the last {since}" if since else ""
-    out.print(f"[bold]{figures['questions']}[/] questions{window}")
-    for key in ("answered", "abstained", "failed", "busy", "waiting"):
-        out.print(f"  {key:10} {figures[key]}")
-    rate = figures["helpful_rate"]
-    shown = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
-    out.print(f"  feedback   👍 {figures['feedback_up']}  👎 {figures['feedback_down']}  ({shown})")
-    for stage, q in figures["latency_s"].items():
-        out.print(f"  {stage:10} p50 {q['p50']:.2f}s  p95 {q['p95']:.2f}s")
+    for line in describe(figures, since):
+        out.print(line)
 
 
 @app.command()
@@ -369,25 +362,9 @@ def manifest(
     ] = False,
 ) -> None:
     """Print the Slack app manifest to paste into "Create New App → From a manifest"."""
-    import yaml
+    from config.slack import render_manifest
 
-    from config import SLACK_MANIFEST
-
-    data = yaml.safe_load(SLACK_MANIFEST.read_text())
-    events_url = f"{url.rstrip('/')}/slack/events" if url else None
-    settings = data["settings"]
-    if socket_mode:
-        settings["socket_mode_enabled"] = True
-        settings["event_subscriptions"].pop("request_url")
-        settings["interactivity"].pop("request_url")
-        for command in data["features"]["slash_commands"]:
-            command.pop("url")
-    elif events_url:
-        settings["event_subscriptions"]["request_url"] = events_url
-        settings["interactivity"]["request_url"] = events_url
-        for command in data["features"]["slash_commands"]:
-            command["url"] = events_url
-    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    sys.stdout.write(render_manifest(url, socket_mode=socket_mode))
 
 
 @app.command("config")

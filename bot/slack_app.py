@@ -199,23 +199,22 @@ class Listeners:
     def on_thread_started(self, event: dict[str, Any]) -> None:
         thread = event["assistant_thread"]
         channel, thread_ts = thread["channel_id"], thread["thread_ts"]
-        self._later(
-            "greet an assistant thread",
-            lambda: (
-                self.client.chat_postMessage(
-                    channel=channel,
-                    thread_ts=thread_ts,
-                    text="Hi! Ask me anything about the docs; I answer with links to the "
-                    "sections I used.",
-                ),
-                self.client.assistant_threads_setSuggestedPrompts(
-                    channel_id=channel,
-                    thread_ts=thread_ts,
-                    title="Try one of these",
-                    prompts=kit.suggested_prompts(),
-                ),
-            ),
-        )
+
+        def greet() -> None:
+            self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text="Hi! Ask me anything about the docs; I answer with links to the sections "
+                "I used.",
+            )
+            self.client.assistant_threads_setSuggestedPrompts(
+                channel_id=channel,
+                thread_ts=thread_ts,
+                title="Try one of these",
+                prompts=kit.suggested_prompts(),
+            )
+
+        self._later("greet an assistant thread", greet)
 
     def on_assistant_message(
         self, body: dict[str, Any], event: dict[str, Any], context: BoltContext

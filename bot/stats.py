@@ -82,3 +82,19 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
             for stage, values in stages.items()
         },
     }
+
+
+def describe(figures: dict[str, Any], since: str | None = None) -> list[str]:
+    """The figures as lines for a terminal (rich markup)."""
+    window = f" in the last {since}" if since else ""
+    lines = [f"[bold]{figures['questions']}[/] questions{window}"]
+    for key in ("answered", "abstained", "failed", "busy", "waiting"):
+        lines.append(f"  {key:10} {figures[key]}")
+    rate = figures["helpful_rate"]
+    shown = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
+    lines.append(
+        f"  feedback   👍 {figures['feedback_up']}  👎 {figures['feedback_down']}  ({shown})"
+    )
+    for stage, q in figures["latency_s"].items():
+        lines.append(f"  {stage:10} p50 {q['p50']:.2f}s  p95 {q['p95']:.2f}s")
+    return lines
