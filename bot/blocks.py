@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.answering import Answer, Citation
-from bot.mrkdwn import escape, split_mrkdwn, to_mrkdwn
+from bot.mrkdwn import escape, link_label, safe_url, split_mrkdwn, to_mrkdwn
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
@@ -59,10 +59,8 @@ def sources_block(citations: Sequence[Citation]) -> Block | None:
         return None
     lines = []
     for c in citations:
-        where = escape(" › ".join(p for p in (c.title, c.heading) if p) or c.source)
-        where = where.replace("|", "¦")
-        url = c.url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-        if url.startswith(("http://", "https://")):
+        where = link_label(" › ".join(p for p in (c.title, c.heading) if p) or c.source)
+        if url := safe_url(c.url):
             lines.append(f"<{url}|[{c.n}] {where}>")
         else:
             # A folder indexed without a base URL: Slack cannot open file:// links, so the

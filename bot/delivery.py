@@ -195,20 +195,17 @@ class Reply:
         return [kit.context(self.asked_by)] if self.asked_by else []
 
     def _status(self, status: str) -> None:
-        try:
-            self.client.assistant_threads_setStatus(
-                channel_id=self.channel, thread_ts=self.thread_ts or "", status=status
-            )
-        except SlackApiError as error:
-            log.warning("question %s: could not set status: %s", self.q.id, _code(error))
+        self._assistant("set status", self.client.assistant_threads_setStatus, status=status)
 
     def set_title(self, title: str) -> None:
+        self._assistant("set title", self.client.assistant_threads_setTitle, title=title)
+
+    def _assistant(self, what: str, method: Callable[..., object], **kwargs: str) -> None:
+        """The assistant pane's status and title are courtesies: a refusal is only logged."""
         try:
-            self.client.assistant_threads_setTitle(
-                channel_id=self.channel, thread_ts=self.thread_ts or "", title=title
-            )
+            method(channel_id=self.channel, thread_ts=self.thread_ts or "", **kwargs)
         except SlackApiError as error:
-            log.warning("question %s: could not set title: %s", self.q.id, _code(error))
+            log.warning("question %s: could not %s: %s", self.q.id, what, _code(error))
 
     def _respond(self, body: dict[str, object]) -> None:
         assert self.q.response_url is not None

@@ -46,13 +46,15 @@ def escape_stream(piece: str) -> str:
     return piece.translate(STREAM_ESCAPES)
 
 
-def _safe_url(url: str) -> str | None:
+def safe_url(url: str) -> str | None:
+    """An http(s) URL that cannot break out of `<url|label>`; None for other schemes."""
     if not url.startswith(("http://", "https://")):
         return None
     return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
 
 
-def _label(text: str) -> str:
+def link_label(text: str) -> str:
+    """Text safe as the label of a `<url|label>` link."""
     return escape(text).replace("|", "¦")
 
 
@@ -78,19 +80,19 @@ def _inline(line: str, links: Mapping[int, str], known_urls: set[str]) -> str:
     line = INLINE_CODE.sub(lambda m: shield.hide(f"`{escape(m.group(1))}`"), line)
 
     def link(match: re.Match[str]) -> str:
-        label, url = match.group(1), _safe_url(match.group(2))
+        label, url = match.group(1), safe_url(match.group(2))
         if url is None:
-            return shield.hide(_label(label))
+            return shield.hide(link_label(label))
         if match.group(2) in known_urls:
-            return shield.hide(f"<{url}|{_label(label)}>")
+            return shield.hide(f"<{url}|{link_label(label)}>")
         # A link the documents did not vouch for shows where it goes: no masked destinations.
-        return shield.hide(f"{_label(label)} (<{url}>)")
+        return shield.hide(f"{link_label(label)} (<{url}>)")
 
     line = LINK.sub(link, line)
 
     def citation(match: re.Match[str]) -> str:
         url = links.get(int(match.group(1)))
-        safe = _safe_url(url) if url else None
+        safe = safe_url(url) if url else None
         return shield.hide(f"<{safe}|[{match.group(1)}]>" if safe else match.group(0))
 
     line = CITATION.sub(citation, line)

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from bot.llm import Turn
 from bot.models import Conversation, Feedback, Question, utcnow
 
 log = logging.getLogger(__name__)
+REQUEUED: dict[str, Any] = {"status": "queued", "worker_id": None, "lease_until": None}
 
 
 @dataclass(frozen=True)
@@ -156,51 +158,37 @@ class QuestionStore:
     def renew(self, worker_id: str, question_ids: list[int], lease_s: float) -> None:
         if not question_ids:
             return
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Question)
-                .where(
-                    Question.id.in_(question_ids),
-                    Question.worker_id == worker_id,
-                    Question.status == "running",
-                )
-                .values(lease_until=utcnow() + timedelta(seconds=lease_s))
-            )
+        self._set(
+            Question.id.in_(question_ids),
+            Question.worker_id == worker_id,
+            Question.status == "running",
+            lease_until=utcnow() + timedelta(seconds=lease_s),
+        )
 
     def release(self, worker_id: str) -> int:
         """Put back what a stopping worker holds but did not finish, for the next one."""
-        with self.sessions.begin() as session:
-            result = session.execute(
-                update(Question)
-                .where(Question.worker_id == worker_id, Question.status == "running")
-                .values(status="queued", worker_id=None, lease_until=None)
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        return self._set(Question.worker_id == worker_id, Question.status == "running", **REQUEUED)
 
     def release_dead(self, host: str, is_alive: Callable[[int], bool]) -> int:
         """Questions claimed by processes on this host that no longer run (a crash, or the
         container restarted): put them back now rather than when their leases run out."""
-        with self.sessions.begin() as session:
+        with self.sessions() as session:
             rows = session.execute(
                 select(Question.id, Question.worker_id).where(
                     Question.status == "running", Question.worker_id.like(f"{host}:%")
                 )
             ).all()
-            dead = []
-            for question_id, worker_id in rows:
-                try:
-                    pid = int(str(worker_id).split(":")[1])
-                except (IndexError, ValueError):
-                    continue
-                if not is_alive(pid):
-                    dead.append(question_id)
-            if dead:
-                session.execute(
-                    update(Question)
-                    .where(Question.id.in_(dead), Question.status == "running")
-                    .values(status="queued", worker_id=None, lease_until=None)
-                )
-            return len(dead)
+        dead = []
+        for question_id, worker_id in rows:
+            try:
+                pid = int(str(worker_id).split(":")[1])
+            except (IndexError, ValueError):
+                continue
+            if not is_alive(pid):
+                dead.append(question_id)
+        if dead:
+            self._set(Question.id.in_(dead), Question.status == "running", **REQUEUED)
+        return len(dead)
 
     def get(self, question_id: int) -> Question:
         with self.sessions() as session:
@@ -243,46 +231,41 @@ class QuestionStore:
             question.thread_ts = thread_ts
 
     def set_answer_ts(self, question_id: int, answer_ts: str) -> None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Question).where(Question.id == question_id).values(answer_ts=answer_ts)
-            )
+        self._set(Question.id == question_id, answer_ts=answer_ts)
 
     def finish(
         self, question_id: int, answer: Answer, *, search_query: str, models: dict[str, str]
     ) -> None:
         data = answer.as_json()
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Question)
-                .where(Question.id == question_id)
-                .values(
-                    status="answered",
-                    answer_text=answer.text,
-                    answer_mode=answer.mode,
-                    best_score=answer.best_score,
-                    citations=data["citations"],
-                    timings=data["timings"],
-                    models=models,
-                    search_query=search_query,
-                    finished_at=utcnow(),
-                    lease_until=None,
-                )
-            )
+        self._set(
+            Question.id == question_id,
+            status="answered",
+            answer_text=answer.text,
+            answer_mode=answer.mode,
+            best_score=answer.best_score,
+            citations=data["citations"],
+            timings=data["timings"],
+            models=models,
+            search_query=search_query,
+            finished_at=utcnow(),
+            lease_until=None,
+        )
 
     def fail(self, question_id: int, error: str, timings: dict[str, float] | None = None) -> None:
+        self._set(
+            Question.id == question_id,
+            status="failed",
+            error=error,
+            timings=timings,
+            finished_at=utcnow(),
+            lease_until=None,
+        )
+
+    def _set(self, *where: ColumnElement[bool], **values: Any) -> int:
+        """One UPDATE of the matching questions in its own transaction; returns the count."""
         with self.sessions.begin() as session:
-            session.execute(
-                update(Question)
-                .where(Question.id == question_id)
-                .values(
-                    status="failed",
-                    error=error,
-                    timings=timings,
-                    finished_at=utcnow(),
-                    lease_until=None,
-                )
-            )
+            result = session.execute(update(Question).where(*where).values(**values))
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- feedback ----------------------------------------------------------------------------
 

@@ -33,12 +33,29 @@ MILVUS_DOCS = FIXTURES / "milvus-docs"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+OWN_VARIABLES = ("DOCSBOT_", "OPENAI_", "SLACK_")
+
+
+def clear_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own DOCSBOT_*/OPENAI_*/SLACK_* variables must not leak into a test."""
+    for name in list(os.environ):
+        if name.startswith(OWN_VARIABLES):
+            monkeypatch.delenv(name, raising=False)
+
+
+def subprocess_environment(**extra: str) -> dict[str, str]:
+    """The environment for a `docsbot` child process: ours without those variables, the
+    checkout importable, then `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env.update(extra)
+    return env
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A developer's own DOCSBOT_*/OPENAI_* variables or docsbot.toml must not leak in."""
-    for name in list(os.environ):
-        if name.startswith(("DOCSBOT_", "OPENAI_", "SLACK_")):
-            monkeypatch.delenv(name, raising=False)
+    """A developer's own settings (variables or docsbot.toml) must not leak in."""
+    clear_own_variables(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from bot.services import Core, make_answerer, make_indexer, open_core
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
 from indexer.store import Hit, rrf_fuse
+from tests.conftest import clear_own_variables
 from tests.fakes.openai_server import FakeOpenAI
 
 MILVUS_DOCS = Path(__file__).parent / "fixtures" / "milvus-docs"
@@ -61,9 +61,7 @@ def indexed(
     }
     # Module fixtures run before the autouse per-test isolation: isolate by hand here.
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("DOCSBOT_", "OPENAI_", "SLACK_")):
-                mp.delenv(name)
+        clear_own_variables(mp)
         mp.chdir(root)
         core = open_core(Settings(**values), embedder=minilm)
         report = make_indexer(core).run()

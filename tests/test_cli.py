@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MILVUS_DOCS, MINILM
+from tests.conftest import MILVUS_DOCS, MINILM, subprocess_environment
 from tests.fakes.openai_server import FakeOpenAI
 
 DOCSBOT = [sys.executable, "-m", "bot.cli"]
@@ -28,13 +27,13 @@ INDEX_KEYS = {
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DOCSBOT_", "OPENAI_", "SLACK_"))
-    }
-    full_env.update(env)
-    full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return subprocess.run(
-        DOCSBOT + args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+        DOCSBOT + args,
+        cwd=cwd,
+        env=subprocess_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

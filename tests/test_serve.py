@@ -4,7 +4,6 @@ environment, Slack and OpenAI faked on loopback, then `docsbot stats --json`."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from bot import blocks as kit
-from tests.conftest import MILVUS_DOCS
+from tests.conftest import MILVUS_DOCS, subprocess_environment
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, action_ids, block_text, mention
 from tests.test_cli import DOCSBOT, run
@@ -54,14 +53,8 @@ def test_index_serve_answer_vote_and_stats_with_only_the_environment(tmp_path: P
     port = free_port()
     with FakeSlack() as slack, FakeOpenAI() as openai:
         openai.chat_reply = "Use Docker Desktop to run Milvus on Windows [1]."
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DOCSBOT_", "OPENAI_", "SLACK_"))
-        }
-        env.update(
-            offline,
-            PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        env = subprocess_environment(
+            **offline,
             SLACK_BOT_TOKEN="xoxb-black-box",
             SLACK_SIGNING_SECRET=SECRET,
             DOCSBOT_SLACK_API_URL=slack.api_url,

@@ -4,7 +4,6 @@ posted to it, a fake Slack Web API and a fake OpenAI on loopback, Milvus Lite an
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -27,6 +26,7 @@ from bot.services import Core, make_answerer, make_indexer, open_core
 from config.db import make_engine, make_session_factory, upgrade
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
+from tests.conftest import clear_own_variables
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import (
     BOT_USER,
@@ -56,9 +56,7 @@ def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> It
     docs = root / "docs"
     shutil.copytree(MILVUS_DOCS, docs, ignore=shutil.ignore_patterns("LICENSE"))
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("DOCSBOT_", "OPENAI_", "SLACK_")):
-                mp.delenv(name)
+        clear_own_variables(mp)
         settings = Settings(
             milvus_uri=str(root / "milvus.db"),
             database_url=f"sqlite:///{root / 'index.db'}",
