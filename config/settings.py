@@ -7,6 +7,8 @@ ecosystem's own `SLACK_*` / `OPENAI_*` names), a `.env` file, and `docsbot.toml`
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -74,6 +76,45 @@ class SourceSpec(BaseModel):
         if sep and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base URL of {location!r} must start with http:// or https://")
         return cls(location=location.strip(), base_url=base_url.strip() or None)
+
+
+INTERVAL = re.compile(r"^(\d+)\s*([smhdw])$")
+INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`interval_s` for "every N", `cron` (five crontab fields, UTC) otherwise."""
+
+    interval_s: int | None = None
+    cron: str | None = None
+
+    def describe(self) -> str:
+        return f"every {self.interval_s} s" if self.interval_s else f"cron '{self.cron}' (UTC)"
+
+
+def parse_schedule(text: str) -> Schedule | None:
+    """`30m`, `1h`, `1d`, a crontab line, or `off` (None)."""
+    value = text.strip().lower()
+    if value in {"", "off", "none", "false", "0"}:
+        return None
+    if match := INTERVAL.match(value):
+        seconds = int(match.group(1)) * INTERVAL_SECONDS[match.group(2)]
+        if seconds < 1:
+            raise ValueError("the interval must be at least 1s")
+        return Schedule(interval_s=seconds)
+    fields = value.split()
+    if len(fields) == 5:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(f"not a valid crontab line ({error})") from None
+        return Schedule(cron=value)
+    raise ValueError(
+        "use an interval like 30m, 1h or 1d, a crontab line like '0 */2 * * *', or off"
+    )
 
 
 def _split_list(value: Any) -> Any:
@@ -229,7 +270,44 @@ class Settings(BaseSettings):
         6, ge=0, le=50, description="Earlier messages of a thread the LLM sees"
     )
 
+    # Indexing schedule and operations
+    index_schedule: str = Field(
+        "1h",
+        description="How often `serve`/`scheduler` re-index: an interval (30m, 1h, 1d), a "
+        "crontab line ('0 */2 * * *', UTC), or off",
+    )
+    index_misfire_grace_s: int = Field(
+        3600,
+        ge=1,
+        description="A run missed while docsbot was down still happens on start if it is at "
+        "most this late; later ones are skipped until the next slot",
+    )
+    index_lease_s: float = Field(
+        60.0,
+        ge=3.0,
+        le=3600.0,
+        description="One indexing run at a time across processes: a crashed holder's lease "
+        "expires after this long, then another process may index",
+    )
+    git_cache_dir: str = Field("./data/git", description="Where git sources are cloned and pulled")
+    db_auto_upgrade: bool = Field(
+        True,
+        description="Upgrade the database schema on start when it is behind; false: refuse to "
+        "start and ask for `docsbot db upgrade`",
+    )
+    db_pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections kept open per process"
+    )
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="User IDs who may start a re-index from the App Home tab",
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics on /metrics")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, with question ids, for log shippers"
+    )
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -239,7 +317,7 @@ class Settings(BaseSettings):
             return items
         return [SourceSpec.parse(item) if isinstance(item, str) else item for item in items]
 
-    @field_validator("allowed_channels", "allowed_users", mode="before")
+    @field_validator("allowed_channels", "allowed_users", "admin_users", mode="before")
     @classmethod
     def _parse_ids(cls, value: Any) -> Any:
         return _split_list(value)
@@ -255,6 +333,12 @@ class Settings(BaseSettings):
     @classmethod
     def _none_words(cls, value: Any) -> Any:
         return _none_word(value)
+
+    @field_validator("index_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)  # raises ValueError with the accepted forms
+        return value.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
