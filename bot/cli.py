@@ -2,95 +2,60 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from bot.answering import Answer
+from bot.cli_ops import register as register_ops
+from bot.cli_shared import (
+    emit_json,
+    err,
+    opened,
+    out,
+    require_sources,
+    run_index,
+    settings_of,
+)
 from bot.evaluation import EvalFileError, evaluate, load_questions
 from bot.llm import LLMError
-from bot.services import (
-    Core,
-    make_answerer,
-    make_indexer,
-    make_retriever,
-    open_core,
-    with_available_models,
-)
-from config.settings import Settings, SettingsError, SourceSpec, load_settings
+from bot.logs import setup_logging
+from bot.services import Core, make_answerer, make_retriever
+from config.db import SchemaBehind
+from config.settings import SettingsError, load_settings
 from indexer.hardware import ModelUnavailable
-from indexer.store import IndexMismatch, IndexMissing
+from indexer.jobs import IndexBusy
+from indexer.store import IndexMismatch, IndexMissing, IndexUnreachable
 
-out = Console()
-err = Console(stderr=True)
 app = typer.Typer(
     help=(
         "docsbot answers questions about your documentation, with citations.\n\n"
         "Typical use: set DOCSBOT_SOURCES to your docs folder, run `docsbot index`, then "
-        '`docsbot ask "How do I ...?"`. Settings come from DOCSBOT_* environment variables, '
-        "a .env file or docsbot.toml; `docsbot config` shows what is in effect."
+        '`docsbot ask "How do I ...?"`; `docsbot serve` runs the Slack bot, which re-indexes '
+        "on a schedule. Settings come from DOCSBOT_* environment variables, a .env file or "
+        "docsbot.toml; `docsbot config` shows what is in effect."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-USER_ERRORS = (SettingsError, ModelUnavailable, IndexMismatch, IndexMissing, EvalFileError)
-
-
-def setup_logging(level: str) -> None:
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    noisy_loggers = (
-        "httpx",
-        "httpcore",
-        "sentence_transformers",
-        "transformers",
-        "urllib3",
-        "milvus_lite",
-        "faiss",
-        "alembic",
-        "grpc",
-        "waitress.queue",  # "Task queue depth is N" on every request of a burst
-    )
-    if level != "DEBUG":
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars on every model load
-    for noisy in noisy_loggers:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    # pymilvus logs every failed RPC with a traceback, including ones Milvus Lite answers with
-    # "not implemented" and pymilvus then works around; docsbot reports real failures itself.
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    # Milvus Lite's in-process gRPC server logs those same "not implemented" calls as errors.
-    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-
-
-def emit_json(value: object) -> None:
-    """Machine output: one JSON document on stdout, never wrapped or coloured."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def settings_of(ctx: typer.Context) -> Settings:
-    settings = ctx.obj
-    assert isinstance(settings, Settings)
-    return settings
+register_ops(app)
+USER_ERRORS = (
+    SettingsError,
+    ModelUnavailable,
+    IndexMismatch,
+    IndexMissing,
+    IndexUnreachable,
+    IndexBusy,
+    SchemaBehind,
+    EvalFileError,
+)
 
 
 @app.callback()
@@ -105,58 +70,8 @@ def _root(
     # At a terminal the command's own output says what happened; INFO logs would repeat it.
     # Asked for explicitly (flag or DOCSBOT_LOG_LEVEL), the level is honoured as given.
     explicit = "log_level" in settings.model_fields_set
-    setup_logging(settings.log_level if explicit else "WARNING")
+    setup_logging(settings.log_level if explicit else "WARNING", settings.log_format)
     ctx.obj = settings
-
-
-class RichIndexProgress:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: Any = None
-
-    def embedding_started(self, total_chunks: int) -> None:
-        self.task = self.progress.add_task("Embedding chunks", total=total_chunks)
-
-    def embedded(self, n: int) -> None:
-        self.progress.advance(self.task, n)
-
-
-def require_sources(settings: Settings) -> None:
-    if not settings.sources:
-        raise SettingsError(
-            "Nothing to index: set DOCSBOT_SOURCES to a docs folder or URL, e.g. "
-            "DOCSBOT_SOURCES=./docs or DOCSBOT_SOURCES='./docs=https://example.com/docs/'."
-        )
-
-
-@contextmanager
-def opened(settings: Settings) -> Iterator[Core]:
-    settings, notices = with_available_models(settings)
-    for notice in notices:
-        logging.getLogger("docsbot").warning(notice)
-    core = open_core(settings)
-    try:
-        yield core
-    finally:
-        core.close()
-
-
-def run_index(core: Core, *, rebuild: bool, as_json: bool) -> dict[str, object]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
-        report = make_indexer(core).run(rebuild=rebuild, progress=RichIndexProgress(bar))
-    if as_json:
-        emit_json(report.as_json())
-    else:
-        out.print(f"[bold green]Indexed:[/] {report.summary()}")
-        for failure in report.failed_sources:
-            err.print(f"[yellow]source failed:[/] {failure}")
-    return report.as_json()
 
 
 @app.command()
@@ -166,12 +81,25 @@ def index(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Drop the index and embed everything again")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="When another run (the schedule, another host) is indexing: wait for it, or "
+            "exit at once with status 2",
+        ),
+    ] = True,
 ) -> None:
-    """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing."""
+    """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing.
+
+    One run at a time across every process and host sharing the database; each run is
+    recorded (`docsbot runs`). A source that cannot be read keeps its indexed chunks and
+    makes the command exit with status 1.
+    """
     settings = settings_of(ctx)
     require_sources(settings)
     with opened(settings) as core:
-        report = run_index(core, rebuild=rebuild, as_json=as_json)
+        report = run_index(core, rebuild=rebuild, as_json=as_json, wait=wait)
     if report["failed_sources"]:
         raise typer.Exit(1)
 
@@ -283,28 +211,39 @@ def demo(
 def serve(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="HTTP port (default DOCSBOT_PORT, 3000)")] = None,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler",
+            help="Answer only; leave re-indexing to a `docsbot scheduler` process (bot "
+            "replicas sharing a Milvus server)",
+        ),
+    ] = False,
 ) -> None:
     """Run the Slack bot: answers mentions, DMs, /ask and the assistant pane.
 
     Needs SLACK_BOT_TOKEN, and SLACK_SIGNING_SECRET (HTTP mode: Slack posts to
     http://HOST:PORT/slack/events) or SLACK_APP_TOKEN (Socket Mode: no public URL needed).
-    Index first with `docsbot index`. GET /healthz answers load balancers and probes.
+    Re-indexes on DOCSBOT_INDEX_SCHEDULE (default every hour; the first run starts at once
+    if nothing was indexed yet). GET /healthz answers probes, GET /metrics Prometheus.
     """
+    from bot.indexing import IndexControl
     from bot.questions import QuestionStore
     from bot.server import build_server, check_slack_settings, slack_client
 
     settings = settings_of(ctx)
     if port is not None:
         settings = settings.model_copy(update={"port": port})
-    setup_logging(settings.log_level)  # a service: on-call people read these lines
+    setup_logging(settings.log_level, settings.log_format)  # a service: on-call reads these
     check_slack_settings(settings)
     client = slack_client(settings)
     log = logging.getLogger("docsbot")
     with opened(settings) as core:
         settings = core.settings
-        answerer = make_answerer(core)
+        control = IndexControl(core, schedule=not no_scheduler)
+        answerer = make_answerer(core, index_coming=control.scheduler is not None)
         store = QuestionStore(core.sessions, max_queued=settings.max_queued)
-        server = build_server(settings, answerer, store, client)
+        server = build_server(settings, answerer, store, client, control)
         server.start()
         where = (
             "Socket Mode"
@@ -312,69 +251,14 @@ def serve(
             else f"http://{settings.host}:{server.port}/slack/events"
         )
         log.info(
-            "docsbot is up: %s; %d workers; %s chunks indexed; LLM: %s",
+            "docsbot is up: %s; %d workers; %s chunks indexed; LLM: %s; re-indexing: %s",
             where,
             settings.workers,
             core.store.count(),
             settings.llm_model if answerer.llm else "none (extractive answers)",
+            "another process" if no_scheduler else settings.index_schedule,
         )
         server.run_forever()
-
-
-@app.command()
-def stats(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
-    since: Annotated[
-        str | None, typer.Option(help="Only questions asked in this window, e.g. 7d, 12h")
-    ] = None,
-) -> None:
-    """Questions asked, answered, abstained and failed; 👍/👎; latency per stage."""
-    from bot.stats import collect, describe, parse_since
-    from config.db import make_engine, make_session_factory, upgrade
-
-    settings = settings_of(ctx)
-    try:
-        moment = parse_since(since) if since else None
-    except ValueError as error:
-        raise SettingsError(str(error)) from None
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine)
-        figures = collect(make_session_factory(engine), moment)
-    finally:
-        engine.dispose()
-    if as_json:
-        emit_json(figures)
-        return
-    for line in describe(figures, since):
-        out.print(line)
-
-
-@app.command()
-def manifest(
-    url: Annotated[
-        str | None,
-        typer.Option(help="Public base URL of `docsbot serve`, e.g. https://bot.acme.io"),
-    ] = None,
-    socket_mode: Annotated[
-        bool, typer.Option("--socket-mode", help="For Socket Mode: no request URLs at all")
-    ] = False,
-) -> None:
-    """Print the Slack app manifest to paste into "Create New App → From a manifest"."""
-    from config.slack import render_manifest
-
-    sys.stdout.write(render_manifest(url, socket_mode=socket_mode))
-
-
-@app.command("config")
-def show_config(ctx: typer.Context) -> None:
-    """Show the settings in effect (secrets masked) and where the index lives."""
-    settings = settings_of(ctx)
-    for name, value in settings.model_dump().items():
-        if name == "sources":
-            value = [SourceSpec.model_validate(s).location for s in value] or "(none)"
-        out.print(f"{name:22} {value}")
 
 
 def main() -> None:

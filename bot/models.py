@@ -3,7 +3,7 @@ their answers, and the 👍/👎 people gave. A question row is also the worker'
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -19,18 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config.db import Base
+from indexer.models import as_utc, utcnow
 
 Status = Literal["queued", "running", "answered", "failed"]
 Kind = Literal["mention", "thread", "dm", "assistant", "command"]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands timezone-aware columns back naive; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+__all__ = ["Conversation", "Feedback", "Question", "as_utc", "utcnow"]
 
 
 class Conversation(Base):

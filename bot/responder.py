@@ -16,6 +16,7 @@ from bot.answering import Answerer
 from bot.delivery import Reply
 from bot.followup import standalone_question
 from bot.llm import LLMError, Turn
+from bot.metrics import Metrics
 from bot.models import Question, as_utc, utcnow
 from bot.mrkdwn import from_slack
 from bot.questions import QuestionStore
@@ -34,7 +35,9 @@ class Responder:
         answerer: Answerer,
         client: WebClient,
         models: dict[str, str],
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.settings = settings
         self.store = store
         self.answerer = answerer
@@ -58,6 +61,8 @@ class Responder:
             )
             reply.fail(kit.EXPIRED)
             self.store.fail(question_id, "expired")
+            if self.metrics:
+                self.metrics.failed("expired")
             return
         started = time.perf_counter()
         delivered = False
@@ -86,6 +91,8 @@ class Responder:
                 self.store.set_answer_ts(question_id, ts)
             answer.timings["total"] = time.perf_counter() - started
             self.store.finish(question_id, answer, search_query=query, models=self.models)
+            if self.metrics:
+                self.metrics.answered(answer)
             log.info(
                 "question %s answered (%s, %.1f s)",
                 question_id,
@@ -144,3 +151,5 @@ class Responder:
             return
         reply.fail(kit.APOLOGY)  # never raises: the row below is what must not be lost
         self.store.fail(question_id, error)
+        if self.metrics:
+            self.metrics.failed(error)

@@ -20,6 +20,10 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from waitress.server import create_server
 
 from bot.answering import Answerer
+from bot.home import HomeTab
+from bot.indexing import IndexControl
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.metrics import Metrics
 from bot.questions import QuestionStore
 from bot.responder import Responder
 from bot.slack_app import BotDeps, build_app
@@ -67,12 +71,20 @@ def model_names(settings: Settings, answerer: Answerer) -> dict[str, str]:
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def make_wsgi(app: App | None, health: Callable[[], tuple[int, dict[str, Any]]]) -> Wsgi:
-    """/slack/events for Slack (events, commands, interactivity), /healthz for probes."""
+def make_wsgi(
+    app: App | None,
+    health: Callable[[], tuple[int, dict[str, Any]]],
+    metrics: Metrics | None = None,
+) -> Wsgi:
+    """/slack/events for Slack (events, commands, interactivity), /healthz for probes,
+    /metrics for Prometheus."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if metrics is not None and path == "/metrics" and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE)])
+            return [metrics.render()]
         if path == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             status, body = health()
             payload = json.dumps(body).encode()
@@ -82,7 +94,7 @@ def make_wsgi(app: App | None, health: Callable[[], tuple[int, dict[str, Any]]])
         if slack is not None and path == EVENTS_PATH:
             return slack(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"Not found. Slack posts to /slack/events; probes use /healthz.\n"]
+        return [b"Not found. Slack posts to /slack/events; probes use /healthz; /metrics.\n"]
 
     return wsgi
 
@@ -97,6 +109,8 @@ class BotServer:
     store: QuestionStore
     notify: ThreadPoolExecutor
     socket_mode: bool = False
+    control: IndexControl | None = None
+    metrics: Metrics | None = None
     http: Any = None
     socket_handler: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -119,8 +133,10 @@ class BotServer:
         """Start workers and the HTTP server in the background (the server is bound here, so
         `port` is known when this returns)."""
         self.pool.start()
+        if self.control is not None:
+            self.control.start()
         self.http = create_server(
-            make_wsgi(None if self.socket_mode else self.app, self.health),
+            make_wsgi(None if self.socket_mode else self.app, self.health, self.metrics),
             host=host if host is not None else self.settings.host,
             port=port if port is not None else self.settings.port,
             threads=HTTP_THREADS,
@@ -156,6 +172,8 @@ class BotServer:
         if self.http is not None:
             self.http.close()
             self.http.task_dispatcher.shutdown()
+        if self.control is not None:
+            self.control.stop()  # a run in progress stops at its next check, consistent
         self.pool.stop()
         self.notify.shutdown(wait=True)
         for thread in self._threads:
@@ -163,26 +181,53 @@ class BotServer:
 
     def run_forever(self) -> None:
         """Block until SIGINT/SIGTERM, then let answers in flight finish."""
-        done = threading.Event()
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s; finishing answers in flight", signal.Signals(signum).name)
-            done.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        done.wait()
+        wait_for_signal("finishing answers in flight")
         self.stop()
 
 
+def wait_for_signal(doing: str) -> None:
+    """Block until SIGINT or SIGTERM (what `docker stop` and Kubernetes send)."""
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; %s", signal.Signals(signum).name, doing)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+
+
+def serve_probes(host: str, port: int, metrics: Metrics | None) -> Any:
+    """/healthz and /metrics for a process without Slack traffic (`docsbot scheduler`)."""
+    server = create_server(
+        make_wsgi(None, lambda: (200, {"status": "ok"}), metrics),
+        host=host,
+        port=port,
+        threads=2,
+        ident="docsbot",
+    )
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    return server
+
+
 def build_server(
-    settings: Settings, answerer: Answerer, store: QuestionStore, client: WebClient
+    settings: Settings,
+    answerer: Answerer,
+    store: QuestionStore,
+    client: WebClient,
+    control: IndexControl | None = None,
 ) -> BotServer:
+    """`control`: indexing in this process (the schedule, App Home's re-index button)."""
     socket_mode = settings.slack_app_token is not None
     check_slack_settings(settings)
-    responder = Responder(settings, store, answerer, client, model_names(settings, answerer))
+    metrics = Metrics(store.sessions, store.queued) if settings.metrics else None
+    responder = Responder(
+        settings, store, answerer, client, model_names(settings, answerer), metrics
+    )
     pool = WorkerPool(store, responder, workers=settings.workers)
     notify = ThreadPoolExecutor(4, thread_name_prefix="notify")
-    deps = BotDeps(settings, store, client, pool.wake, notify)
+    home = HomeTab(settings, store.sessions, client, notify, control)
+    deps = BotDeps(settings, store, client, pool.wake, notify, home)
     app = build_app(deps, socket_mode=socket_mode)
-    return BotServer(settings, app, pool, store, notify, socket_mode)
+    return BotServer(settings, app, pool, store, notify, socket_mode, control, metrics)

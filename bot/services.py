@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -11,13 +12,14 @@ from bot.answering import Answerer
 from bot.llm import build_llm
 from bot.reranker import Qwen3Reranker, Reranker, build_reranker
 from bot.retrieval import Retriever
-from config.db import make_engine, make_session_factory, upgrade
+from config.db import make_engine, make_session_factory, prepare
 from config.settings import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL, Settings
 from indexer.embedding import Embedder, build_embedder
 from indexer.hardware import ModelUnavailable, ensure_loadable, packaged_minilm_path
 from indexer.runner import Indexer
-from indexer.store import MilvusStore, connect
+from indexer.store import IndexMissing, MilvusStore, connect
 
+log = logging.getLogger(__name__)
 FALLBACK_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -90,9 +92,18 @@ class Core:
         self.engine.dispose()
 
 
+def open_database(settings: Settings) -> Engine:
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    try:
+        prepare(engine, auto_upgrade=settings.db_auto_upgrade)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
 def open_core(settings: Settings, embedder: Embedder | None = None) -> Core:
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    engine = open_database(settings)
     embedder = embedder or build_embedder(settings)
     store = MilvusStore(
         connect(settings), settings.milvus_collection, settings.embedding_model, embedder.dim
@@ -116,8 +127,17 @@ def rerank_limit(settings: Settings, reranker: Reranker | None) -> int | None:
     return None
 
 
-def make_retriever(core: Core, reranker: Reranker | None) -> Retriever:
-    core.store.check_model()
+def make_retriever(
+    core: Core, reranker: Reranker | None, *, index_coming: bool = False
+) -> Retriever:
+    """`index_coming`: this process is about to build the index (serve with its scheduler on a
+    fresh install), so an index that does not exist yet is not an error."""
+    try:
+        core.store.check_model()
+    except IndexMissing:
+        if not index_coming:
+            raise
+        log.warning("nothing is indexed yet: questions get an apology until the first run ends")
     return Retriever(
         core.embedder,
         core.store,
@@ -127,12 +147,18 @@ def make_retriever(core: Core, reranker: Reranker | None) -> Retriever:
     )
 
 
-def make_answerer(core: Core, reranker: Reranker | None = None, *, load: bool = True) -> Answerer:
+def make_answerer(
+    core: Core,
+    reranker: Reranker | None = None,
+    *,
+    load: bool = True,
+    index_coming: bool = False,
+) -> Answerer:
     """`load=False` keeps a caller-supplied reranker (or none) instead of loading the setting's."""
     if load and reranker is None:
         reranker = build_reranker(core.settings)
     return Answerer(
-        make_retriever(core, reranker),
+        make_retriever(core, reranker, index_coming=index_coming),
         build_llm(core.settings),
         top_k=core.settings.top_k,
         threshold=core.settings.rerank_threshold,

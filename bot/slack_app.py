@@ -20,6 +20,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot import blocks as kit
+from bot.home import HomeTab
+from bot.home import register as register_home
 from bot.mrkdwn import from_slack
 from bot.questions import Incoming, Outcome, QuestionStore
 from config.settings import Settings
@@ -37,6 +39,7 @@ class BotDeps:
     client: WebClient
     wake: Callable[[], None]
     notify: Executor
+    home: HomeTab | None = None
 
 
 def _allowed(settings: Settings, channel_id: str, user_id: str) -> bool:
@@ -305,4 +308,6 @@ def build_app(deps: BotDeps, *, socket_mode: bool = False) -> App:
     app.action(kit.FEEDBACK_UP)(on.on_vote)
     app.action(kit.FEEDBACK_DOWN)(on.on_vote)
     app.view(kit.REASON_VIEW)(on.on_reason)
+    if deps.home is not None:
+        register_home(app, deps.home)
     return app

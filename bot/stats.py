@@ -13,6 +13,7 @@ from bot.models import Feedback, Question, utcnow
 
 SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+TOP_CITED = 10
 
 
 def parse_since(text: str) -> datetime:
@@ -54,9 +55,20 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
                 .group_by(Feedback.rating)
             ).all()
         )
-        timings = session.scalars(
-            select(Question.timings).where(*where, Question.status == "answered")
+        answered = session.execute(
+            select(Question.timings, Question.citations, Question.answer_mode).where(
+                *where, Question.status == "answered"
+            )
         ).all()
+    timings = [row.timings for row in answered]
+    cited: dict[str, dict[str, Any]] = {}
+    for row in answered:
+        if row.answer_mode == "abstained":
+            continue  # the closest sections of an abstention were not good enough to cite
+        for citation in row.citations or []:
+            key = citation.get("url") or citation.get("source") or "?"
+            entry = cited.setdefault(key, {"title": citation.get("title", ""), "url": key, "n": 0})
+            entry["n"] += 1
     stages: dict[str, list[float]] = {}
     for row in timings:
         for stage, seconds in (row or {}).items():
@@ -81,6 +93,7 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
             }
             for stage, values in stages.items()
         },
+        "top_cited": sorted(cited.values(), key=lambda e: (-e["n"], e["url"]))[:TOP_CITED],
     }
 
 
@@ -95,6 +108,12 @@ def describe(figures: dict[str, Any], since: str | None = None) -> list[str]:
     lines.append(
         f"  feedback   👍 {figures['feedback_up']}  👎 {figures['feedback_down']}  ({shown})"
     )
+    if figures["latency_s"]:
+        lines.append("[bold]latency per stage[/]")
     for stage, q in figures["latency_s"].items():
         lines.append(f"  {stage:10} p50 {q['p50']:.2f}s  p95 {q['p95']:.2f}s")
+    if figures["top_cited"]:
+        lines.append("[bold]most cited docs[/]")
+    for entry in figures["top_cited"]:
+        lines.append(f"  {entry['n']:4}×  {entry['title'] or entry['url']}  [dim]{entry['url']}[/]")
     return lines

@@ -4,36 +4,21 @@ a crash (its lease runs out and it is claimed again) and no two workers take the
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from bot.logs import answering
 from bot.questions import QuestionStore
+from indexer.lease import pid_alive, process_id
 
 log = logging.getLogger(__name__)
 LEASE_S = 90.0  # a crashed worker's questions are claimed again this long after its last renewal
 POLL_S = 2.0  # new questions normally wake the pool at once; polling finds other processes' work
 
 
-def make_worker_id() -> str:
-    """host:pid:random — the random part tells this run from an earlier one with the same
-    pid (a restarted container is pid 1 again)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # an earlier run of this very process id: this run holds nothing yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
+make_worker_id = process_id
 
 
 class WorkerPool:
@@ -120,7 +105,8 @@ class WorkerPool:
 
     def _run(self, question_id: int) -> None:
         try:
-            self.handle(question_id)
+            with answering(question_id):
+                self.handle(question_id)
         except Exception:  # the handler reports its own failures; this is the last guard
             log.exception("question %s: unhandled error in the worker", question_id)
 

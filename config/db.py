@@ -10,19 +10,24 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK_KEY = 0x646F6373  # "docs": any constant other applications on the server don't use
 
 
 class Base(DeclarativeBase):
     pass
 
 
-def make_engine(url: str) -> Engine:
+class SchemaBehind(RuntimeError):
+    """The database needs migrations and automatic upgrades are off."""
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -38,7 +43,16 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800)
+    # pre_ping: a PostgreSQL restart or failover costs one retried checkout, not an error per
+    # pooled connection; recycle: below the idle timeouts of the usual proxies (PgBouncer, RDS).
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=30,
+        pool_recycle=1800,
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -61,9 +75,41 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a no-op when it is already there."""
-    if current_revision(engine) == head_revision(engine):
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to the newest migration; False when it was already there.
+
+    On PostgreSQL an advisory lock serialises processes that start together (two replicas
+    after a deploy), so the second waits and then finds nothing left to do.
+    """
+    head = head_revision(engine)
+    if current_revision(engine) == head:
+        return False
+    if engine.dialect.name != "postgresql":
+        log.info("upgrading database schema to %s", head)
+        command.upgrade(_alembic_config(engine), "head")
+        return True
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
+        try:
+            if current_revision(engine) == head:
+                return False
+            log.info("upgrading database schema to %s", head)
+            command.upgrade(_alembic_config(engine), "head")
+            return True
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK_KEY})
+            lock.commit()
+
+
+def prepare(engine: Engine, *, auto_upgrade: bool) -> None:
+    """What every entry point runs before touching tables."""
+    if auto_upgrade:
+        upgrade(engine)
         return
-    log.info("upgrading database schema to %s", head_revision(engine))
-    command.upgrade(_alembic_config(engine), "head")
+    current, head = current_revision(engine), head_revision(engine)
+    if current != head:
+        raise SchemaBehind(
+            f"The database schema is at revision {current or 'none'}, this docsbot needs "
+            f"{head}. Run `docsbot db upgrade` (back the database up first), or set "
+            "DOCSBOT_DB_AUTO_UPGRADE=true to upgrade on start."
+        )

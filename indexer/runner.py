@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -111,7 +111,11 @@ class Indexer:
         *,
         rebuild: bool = False,
         progress: IndexProgress | None = None,
+        check: Callable[[], None] | None = None,
     ) -> IndexReport:
+        """`check` runs between units of work and raises to stop the run there (the lease was
+        lost, or the process is shutting down): whatever was written so far is consistent."""
+        check = check or (lambda: None)
         started = time.perf_counter()
         report = IndexReport()
         specs = list(sources if sources is not None else self.settings.sources)
@@ -134,6 +138,7 @@ class Indexer:
         kept: set[tuple[str, str]] = set()  # documents of sources that failed this run
         pending: list[_Pending] = []
         for spec in specs:
+            check()
             try:
                 for doc in load_source(spec, self.settings.max_file_bytes, stats):
                     key = (doc.source_key, doc.path)
@@ -160,10 +165,13 @@ class Indexer:
         for item in pending:
             group.append(item)
             if sum(len(p.new_chunks) for p in group) >= FLUSH_CHUNKS:
+                check()
                 self._flush(group, report, progress)
                 group = []
+        check()
         self._flush(group, report, progress)
 
+        check()
         removed = [key for key in known if key not in seen and key not in kept]
         if removed:
             self._remove(removed, known, report)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 from config.settings import Settings
 from indexer import lexical
@@ -51,11 +52,32 @@ class Hit:
     text: str
 
 
+class IndexUnreachable(RuntimeError):
+    """Milvus could not be opened: a Lite file another process holds, or a server down."""
+
+
 def connect(settings: Settings) -> MilvusClient:
-    if settings.milvus_is_lite:
-        Path(settings.milvus_uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    return MilvusClient(uri=settings.milvus_uri, token=token)
+    if not settings.milvus_is_lite:
+        try:
+            return MilvusClient(uri=settings.milvus_uri, token=token)
+        except MilvusException as error:
+            raise IndexUnreachable(
+                f"Milvus at {settings.milvus_uri} did not answer ({error.message}). Is it "
+                "running, and are DOCSBOT_MILVUS_URI / DOCSBOT_MILVUS_TOKEN right?"
+            ) from None
+    Path(settings.milvus_uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri=settings.milvus_uri, token=token)
+    except MilvusException:
+        # Milvus Lite takes a lock on its file: the usual cause is a running `docsbot serve`.
+        raise IndexUnreachable(
+            f"The Milvus Lite index {settings.milvus_uri} is open in another process (a "
+            "running `docsbot serve` or `docsbot scheduler`?). Milvus Lite allows one process "
+            "per file: `docsbot serve` re-indexes on its own schedule, and App Home has a "
+            "re-index button. To run several processes, share the index through `milvus-lite "
+            "server` and DOCSBOT_MILVUS_URI=http://127.0.0.1:19530 (docs/operations.md)."
+        ) from None
 
 
 class MilvusStore:

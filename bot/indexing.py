@@ -1,0 +1,69 @@
+"""Indexing as the long-running processes see it: the schedule (when this process runs one)
+and "re-index now" from App Home, both through the one lease that keeps runs one at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from bot.services import Core, make_indexer
+from config.specs import parse_schedule
+from indexer.jobs import IndexBusy, IndexJobs, RunSummary, recent_runs
+from indexer.lease import SqlLease
+from indexer.scheduler import IndexScheduler
+
+log = logging.getLogger(__name__)
+
+
+class IndexControl:
+    def __init__(self, core: Core, *, schedule: bool) -> None:
+        settings = core.settings
+        self.sessions = core.sessions
+        self.jobs = IndexJobs(make_indexer(core), core.sessions, lease_s=settings.index_lease_s)
+        plan = parse_schedule(settings.index_schedule) if schedule else None
+        self.scheduler = (
+            IndexScheduler(self.jobs, plan, misfire_grace_s=settings.index_misfire_grace_s)
+            if plan is not None
+            else None
+        )
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        else:
+            self.jobs.shutdown()
+        for thread in self._threads:
+            thread.join(30)
+
+    def busy(self) -> str | None:
+        held = SqlLease(self.sessions, "index", self.jobs.lease_s).current()
+        return held.describe() if held else None
+
+    def reindex_now(self, requested_by: str) -> str:
+        """Start a run in the background; the answer is what to tell the person who asked."""
+        if held := self.busy():
+            return f"A re-index is already running ({held}). Its result will show here."
+        log.info("re-index requested from App Home by %s", requested_by)
+        if self.scheduler is not None:
+            self.scheduler.run_now("home")
+        else:
+            thread = threading.Thread(target=self._run_once, name="reindex", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return "Re-index started. Reopen this tab to see its result."
+
+    def _run_once(self) -> None:
+        try:
+            self.jobs.run("home", wait=False)
+        except IndexBusy:
+            log.info("re-index from App Home skipped: another run started first")
+        except Exception:
+            log.exception("re-index from App Home failed")
+
+    def runs(self, limit: int = 5) -> list[RunSummary]:
+        return recent_runs(self.sessions, limit)

@@ -1,0 +1,233 @@
+"""Scheduled re-indexing and the indexing lease, in one process, on real parts: APScheduler's
+real scheduler, Milvus Lite, SQLite (and PostgreSQL for the lease), all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select, update
+
+from bot.services import Core, make_indexer, make_retriever, open_core
+from config.db import make_engine, make_session_factory, upgrade
+from config.settings import Settings
+from config.specs import Schedule
+from indexer.embedding import LocalEmbedder
+from indexer.jobs import IndexBusy, IndexJobs, recent_runs
+from indexer.lease import SqlLease
+from indexer.models import IndexRun, Lease, utcnow
+from indexer.scheduler import ANCHOR, IndexScheduler, latest_slot, make_trigger
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    url = (
+        f"sqlite:///{tmp_path / 'lease.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = make_engine(url)
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_lease_is_exclusive_renewable_and_released(sessions: object) -> None:
+    first = SqlLease(sessions, "index", ttl_s=30, holder="host-a:1:aaaa")  # type: ignore[arg-type]
+    second = SqlLease(sessions, "index", ttl_s=30, holder="host-b:2:bbbb")  # type: ignore[arg-type]
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    held = second.current()
+    assert held is not None and held.holder == "host-a:1:aaaa"
+    assert first.try_acquire()  # re-entrant for its holder (a renewal by another name)
+    assert first.renew()
+    first.release()
+    assert second.try_acquire()
+    assert not first.renew() and first.lost.is_set()  # it is second's now
+    with pytest.raises(Exception, match="taken over"):
+        first.check()
+
+
+def test_an_expired_lease_is_taken_over_and_its_holder_learns_it(sessions: object) -> None:
+    crashed = SqlLease(sessions, "index", ttl_s=30, holder="elsewhere:1:dead")  # type: ignore[arg-type]
+    assert crashed.try_acquire()
+    waiting = SqlLease(sessions, "index", ttl_s=30, holder="host-b:2:bbbb")  # type: ignore[arg-type]
+    assert not waiting.try_acquire()
+    with sessions.begin() as session:  # type: ignore[attr-defined]
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert waiting.try_acquire()
+    assert not crashed.renew()
+
+
+def test_a_lease_held_by_a_dead_process_on_this_host_is_taken_at_once(sessions: object) -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    dead = SqlLease(sessions, "index", ttl_s=600, holder=f"{socket.gethostname()}:{gone.pid}:x")  # type: ignore[arg-type]
+    assert dead.try_acquire()
+    assert SqlLease(sessions, "index", ttl_s=600).try_acquire()  # type: ignore[arg-type]
+
+
+def test_renewal_keeps_a_short_lease_alive_through_a_long_body(sessions: object) -> None:
+    lease = SqlLease(sessions, "index", ttl_s=3, holder="host-a:1:aaaa")  # type: ignore[arg-type]
+    assert lease.try_acquire()
+    other = SqlLease(sessions, "index", ttl_s=3, holder="host-b:2:bbbb")  # type: ignore[arg-type]
+    with lease.renewing():
+        time.sleep(4.5)  # longer than the lease: only renewal keeps it
+        assert not other.try_acquire()
+        lease.check()
+    assert other.try_acquire()  # released on the way out
+
+
+@pytest.fixture
+def core(make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder) -> Core:
+    settings = make_settings(sources=[str(docs_copy)], index_lease_s=6)
+    opened = open_core(settings, embedder=minilm)
+    yield opened
+    opened.close()
+
+
+def jobs_of(core: Core, **kwargs: object) -> IndexJobs:
+    return IndexJobs(make_indexer(core), core.sessions, lease_s=6, poll_s=0.2, **kwargs)  # type: ignore[arg-type]
+
+
+def test_runs_are_recorded_and_a_busy_lease_makes_others_wait_or_refuse(core: Core) -> None:
+    jobs = jobs_of(core)
+    outcome = jobs.run("manual")
+    assert outcome is not None and outcome.status == "succeeded"
+    (run,) = recent_runs(core.sessions)
+    assert (run.trigger, run.status, run.docs_seen) == ("manual", "succeeded", 7)
+    assert run.chunks_embedded == core.store.count() and run.finished_at is not None
+
+    other = SqlLease(core.sessions, "index", ttl_s=60, holder="elsewhere:9:cafe")
+    assert other.try_acquire()
+    with pytest.raises(IndexBusy, match="elsewhere:9:cafe"):
+        jobs.run("manual", wait=False)
+    told: list[object] = []
+    threading.Timer(1.0, other.release).start()
+    waited = jobs.run("manual", on_wait=told.append)  # waits for the release, then runs
+    assert waited is not None and waited.status == "succeeded" and len(told) == 1
+    assert [r.trigger for r in recent_runs(core.sessions)] == ["manual", "manual"]
+
+
+def test_a_run_left_running_by_a_dead_holder_is_marked_abandoned(core: Core) -> None:
+    with core.sessions.begin() as session:
+        session.add(IndexRun(trigger="scheduled", holder="gone:1:x", status="running", errors=[]))
+    jobs_of(core).run("manual")
+    statuses = [r.status for r in recent_runs(core.sessions)]
+    assert sorted(statuses) == ["abandoned", "succeeded"]
+
+
+def test_a_slot_already_served_by_another_process_is_skipped(core: Core) -> None:
+    slot = utcnow() - timedelta(seconds=1)
+    jobs = jobs_of(core)
+    assert jobs.run("scheduled", scheduled_for=slot) is not None
+    assert jobs.run("scheduled", scheduled_for=slot) is None  # covered: nothing to do
+    assert len(recent_runs(core.sessions)) == 1
+    assert jobs.run("scheduled", scheduled_for=utcnow() + timedelta(seconds=1)) is not None
+
+
+def test_slots_are_the_same_in_every_process() -> None:
+    trigger = make_trigger(Schedule(interval_s=900))
+    now = datetime(2026, 11, 23, 10, 7, 31, tzinfo=UTC)
+    assert latest_slot(trigger, now) == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert latest_slot(trigger, now + timedelta(minutes=8)) == datetime(
+        2026, 11, 23, 10, 15, tzinfo=UTC
+    )
+    cron = CronTrigger.from_crontab("30 */2 * * *", timezone="UTC")
+    assert latest_slot(cron, now) == datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+    assert (now - ANCHOR).days > 0
+
+
+def test_the_schedule_remembers_the_last_run_across_restarts(core: Core) -> None:
+    scheduler = IndexScheduler(jobs_of(core), Schedule(interval_s=3600), misfire_grace_s=600)
+    now = utcnow()
+    assert scheduler.first_run_time(now) == now  # never indexed: at once
+    with core.sessions.begin() as session:
+        session.add(
+            IndexRun(
+                trigger="scheduled",
+                holder="h:1:x",
+                status="succeeded",
+                started_at=latest_slot(scheduler.trigger, now),  # this slot's run was made
+                errors=[],
+            )
+        )
+    due = scheduler.first_run_time(now)
+    # The next slot on the grid, not an hour from this start.
+    assert due == latest_slot(scheduler.trigger, now) + timedelta(hours=1) > now
+    with core.sessions.begin() as session:
+        session.execute(update(IndexRun).values(started_at=now - timedelta(hours=3)))
+    assert scheduler.first_run_time(now) < now  # missed while down: due already
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_source(
+    core: Core, docs_copy: Path
+) -> None:
+    scheduler = IndexScheduler(jobs_of(core), Schedule(interval_s=2), misfire_grace_s=60)
+    retriever = make_retriever(core, None, index_coming=True)
+
+    def finished() -> int:
+        with core.sessions() as session:
+            return len(
+                session.scalars(select(IndexRun.id).where(IndexRun.status != "running")).all()
+            )
+
+    def texts(query: str) -> str:
+        return " ".join(c.hit.text for c in retriever.retrieve(query, 3).candidates)
+
+    scheduler.start()
+    try:
+        wait_for(lambda: finished() >= 1, 60, "the first scheduled run")
+        before = core.store.count()
+        page = docs_copy / "faq" / "operational_faq.md"
+        page.write_text(
+            page.read_text() + "\n\n## Zebra backups\n\nThe quartermaster zebra keeps nightly "
+            "backups of every collection in the striped bucket.\n"
+        )
+        done = finished()
+        wait_for(lambda: finished() > done + 1, 60, "a run after the edit")
+        assert "quartermaster zebra" in texts("Who keeps the nightly backups? zebra")
+
+        removed = docs_copy / "about" / "limitations.md"
+        assert removed.exists()
+        removed.unlink()
+        done = finished()
+        wait_for(lambda: finished() > done + 1, 60, "a run after the deletion")
+        rows = core.store.client.query(
+            core.store.collection, filter='path == "about/limitations.md"', output_fields=["id"]
+        )
+        assert rows == []
+        kept = core.store.count()
+        assert 0 < kept < before + 5
+
+        moved = docs_copy.with_name("docs-away")
+        shutil.move(docs_copy, moved)  # the folder is gone: unreadable as a whole
+        done = finished()
+        wait_for(lambda: finished() > done + 1, 60, "a run with the source gone")
+        last = recent_runs(core.sessions, 1)[0]
+        assert last.status == "failed" and "does not exist" in last.errors[0]
+        assert core.store.count() == kept  # nothing deleted
+        assert "quartermaster zebra" in texts("Who keeps the nightly backups? zebra")
+    finally:
+        scheduler.shutdown()
+    runs = recent_runs(core.sessions, 100)
+    assert {r.trigger for r in runs} == {"scheduled"}
+    assert all(r.status in ("succeeded", "failed") for r in runs)
