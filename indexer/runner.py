@@ -176,7 +176,7 @@ class Indexer:
         if removed:
             self._remove(removed, known, report)
         report.seconds = round(time.perf_counter() - started, 3)
-        log.info("index run: %s", report.summary())
+        log.debug("index run: %s", report.summary())
         return report
 
     def _compare(self, doc: Document, known: tuple[str, list[str]] | None) -> _Pending | None:

@@ -1,0 +1,264 @@
+"""Several docsbot processes on one box, as the docs tell operators to run them: one
+PostgreSQL, one `milvus-lite server` (gRPC on loopback), real `docsbot` processes started
+with only the environment, Slack and OpenAI faked on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import blocks as kit
+from bot.models import Question
+from bot.questions import Incoming, QuestionStore
+from config.db import make_engine, make_session_factory, upgrade
+from indexer.models import IndexedChunk, IndexedDocument, IndexRun
+from tests.conftest import MILVUS_DOCS, subprocess_environment
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_server import FakeSlack, action_ids
+from tests.test_cli import DOCSBOT
+from tests.test_serve import free_port, wait_healthy
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MILVUS_LITE = [sys.executable, "-c", "import sys; from milvus_lite.cmdline import main; main()"]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    """`milvus-lite server`: the shared index of several processes on one box."""
+    port = free_port()
+    log = (tmp_path / "milvus-lite.log").open("w")
+    server = subprocess.Popen(
+        [*MILVUS_LITE, "server", "--data-dir", str(tmp_path / "milvus"), "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def listening() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        wait_until(listening, 60, "milvus-lite server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], name: str) -> subprocess.Popen[str]:
+    # Logs go to files: a pipe nobody reads fills up and blocks a chatty process.
+    log = (cwd / f"{name}.log").open("w")
+    return subprocess.Popen([*DOCSBOT, *args], cwd=cwd, env=env, stdout=log, stderr=log, text=True)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def write_corpus(root: Path, pages: int) -> None:
+    """Distinct pages with several sections each: enough chunks for a run of many seconds."""
+    words = "replica shard segment index vector query collection partition field schema".split()
+    for n in range(pages):
+        sections = []
+        for s in range(4):
+            body = " ".join(f"{words[(n + s + k) % len(words)]}{n}x{k}" for k in range(90))
+            sections.append(f"## Section {s} of page {n}\n\n{body}.\n")
+        (root / f"page{n:04d}.md").write_text(f"# Page {n}\n\n" + "\n".join(sections))
+
+
+def shared_env(postgres_url: str, milvus: str, **extra: str) -> dict[str, str]:
+    return subprocess_environment(
+        HF_HUB_OFFLINE="1",
+        DOCSBOT_DATABASE_URL=postgres_url,
+        DOCSBOT_MILVUS_URI=milvus,
+        DOCSBOT_EMBEDDING_MODEL=MINILM,
+        DOCSBOT_RERANKER_MODEL="none",
+        DOCSBOT_LOG_LEVEL="INFO",
+        DOCSBOT_LOG_FORMAT="json",
+        **extra,
+    )
+
+
+def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
+    tmp_path: Path, postgres_url: str, milvus_server: str
+) -> None:
+    pages = 64
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_corpus(corpus, pages)
+    env = shared_env(
+        postgres_url,
+        milvus_server,
+        DOCSBOT_SOURCES=str(corpus),
+        DOCSBOT_INDEX_SCHEDULE="12s",
+        DOCSBOT_INDEX_LEASE_S="4",
+    )
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+
+    def runs() -> list[IndexRun]:
+        with sessions() as session:
+            return list(session.scalars(select(IndexRun).order_by(IndexRun.id)))
+
+    def documents() -> int:
+        with sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(IndexedDocument)) or 0)
+
+    schedulers = {
+        name: start(["scheduler"], tmp_path, env, name) for name in ("scheduler-a", "scheduler-b")
+    }
+    try:
+        # Both fire at once on an empty index; one holds the lease and indexes in groups.
+        wait_until(lambda: 0 < documents() < pages, 240, "the first run to be part way")
+        [first] = [r for r in runs() if r.status == "running"]
+        holder_pid = int(first.holder.split(":")[1])
+        holder = next(p for p in schedulers.values() if p.pid == holder_pid)
+        holder.send_signal(signal.SIGSTOP)  # frozen: its pid lives on, its lease does not
+        time.sleep(0.5)
+        holder.kill()  # killed mid-run
+        holder.wait()
+        survivor = next(p for p in schedulers.values() if p.pid != holder_pid)
+
+        def taken_over() -> bool:
+            return any(r.status == "succeeded" and r.holder != first.holder for r in runs())
+
+        wait_until(taken_over, 240, "the other scheduler to take over and finish")
+        with sessions() as session:
+            chunks = session.scalar(select(func.count()).select_from(IndexedChunk))
+        assert documents() == pages
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=milvus_server)
+        stats = client.query("docsbot_chunks", filter='id != ""', output_fields=["count(*)"])
+        assert stats[0]["count(*)"] == chunks  # the index is complete and matches SQL
+        client.close()
+
+        # Two more slots with only the survivor, then restart the killed one beside it.
+        restarted = start(["scheduler"], tmp_path, env, "scheduler-a2")
+        schedulers["restarted"] = restarted
+        slots_before = {r.scheduled_for for r in runs()}
+        wait_until(
+            lambda: len({r.scheduled_for for r in runs()} - slots_before) >= 2,
+            90,
+            "two more scheduled slots",
+        )
+        assert survivor.poll() is None and restarted.poll() is None
+    finally:
+        for process in schedulers.values():
+            stop(process)
+        recorded = runs()
+        engine.dispose()
+    done = [r for r in recorded if r.status in ("succeeded", "failed")]
+    per_slot = Counter(r.scheduled_for for r in done)
+    assert per_slot and max(per_slot.values()) == 1, per_slot  # each slot exactly once
+    abandoned = [r for r in recorded if r.status == "abandoned"]
+    assert [r.id for r in abandoned] == [first.id]
+    assert abandoned[0].errors == ["its process stopped before finishing (lease expired)"]
+    assert all(r.status != "running" for r in recorded)
+    survivor_name = next(n for n, p in schedulers.items() if p is survivor)
+    assert "took over the index lease" in (tmp_path / f"{survivor_name}.log").read_text()
+
+
+def test_two_bot_replicas_answer_forty_queued_questions_once_each(
+    tmp_path: Path, postgres_url: str, milvus_server: str
+) -> None:
+    env = shared_env(postgres_url, milvus_server, DOCSBOT_SOURCES=str(MILVUS_DOCS))
+    indexed = subprocess.run(
+        [*DOCSBOT, "index"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert indexed.returncode == 0, indexed.stderr
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    store = QuestionStore(make_session_factory(engine), max_queued=100)
+    for n in range(40):
+        ts = f"1700000000.{n:06d}"
+        store.record(
+            Incoming(f"Ev{n}", "mention", "T1", "C1", "U1", f"Question {n}: Windows?", ts, ts)
+        )
+    with FakeSlack() as slack, FakeOpenAI() as openai:
+        openai.chat_reply = "Run Milvus on Windows with Docker Desktop [1]."
+        openai.delay_s = 0.3
+        replicas = []
+        for name in ("bot-a", "bot-b"):
+            port = free_port()
+            replica_env = dict(
+                env,
+                SLACK_BOT_TOKEN="xoxb-replica",
+                SLACK_SIGNING_SECRET="replica-secret",
+                DOCSBOT_SLACK_API_URL=slack.api_url,
+                OPENAI_BASE_URL=f"{openai.url}/v1",
+                DOCSBOT_PORT=str(port),
+                DOCSBOT_WORKERS="3",
+            )
+            process = start(["serve", "--no-scheduler"], tmp_path, replica_env, name)
+            replicas.append((process, port))
+        try:
+            for process, port in replicas:
+                wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+
+            def answered() -> int:
+                with store.sessions() as session:
+                    return int(
+                        session.scalar(select(func.count()).where(Question.status == "answered"))
+                        or 0
+                    )
+
+            wait_until(lambda: answered() == 40, 240, "40 answers")
+        finally:
+            for process, _ in replicas:
+                stop(process)
+        finals = [
+            call.params
+            for call in slack.calls_to("chat.update")
+            if kit.FEEDBACK_UP in action_ids(call.params.get("blocks") or [])
+        ]
+    by_thread = Counter(params["ts"] for params in finals)
+    posted = Counter(c.params.get("thread_ts") for c in slack.calls_to("chat.postMessage"))
+    assert len(posted) == 40 and set(posted.values()) == {1}  # one placeholder per question
+    assert len(by_thread) == 40 and set(by_thread.values()) == {1}  # one answer each
+    with store.sessions() as session:
+        workers = {w.split(":")[1] for w in session.scalars(select(Question.worker_id))}
+        attempts = set(session.scalars(select(Question.attempts)))
+    engine.dispose()
+    assert len(workers) == 2, workers  # both replicas answered some
+    assert attempts == {1}
+    for process, _ in replicas:
+        assert process.returncode == 0
+    for name in ("bot-a", "bot-b"):
+        assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+
+
+if os.name != "posix":  # signals and milvus-lite server are POSIX-only
+    pytestmark = pytest.mark.skip("POSIX only")
