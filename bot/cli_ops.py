@@ -255,7 +255,8 @@ def show_config(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     for name, value in settings.model_dump().items():
         if name == "sources":
-            value = [SourceSpec.model_validate(s).location for s in value] or "(none)"
+            specs = [SourceSpec.model_validate(s) for s in value]
+            value = [spec.key if spec.is_git else spec.location for spec in specs] or "(none)"
         out.print(f"{name:22} {value}")
 
 

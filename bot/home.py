@@ -29,6 +29,10 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _run_line(run: RunSummary) -> str:
     when = f"{run.started_at:%Y-%m-%d %H:%M} UTC"
     icon = {"succeeded": ":white_check_mark:", "running": ":hourglass_flowing_sand:"}.get(
@@ -57,7 +61,7 @@ def home_view(
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": "docsbot"}},
         _section(
-            f"*Last {WINDOW}:* {figures['questions']} questions · {figures['answered']} "
+            f"*Last {WINDOW}:* {_count(figures['questions'], 'question')} · {figures['answered']} "
             f"answered · {figures['abstained']} not covered by the docs · "
             f"{figures['failed']} failed\n"
             f":thumbsup: {figures['feedback_up']}  :thumbsdown: {figures['feedback_down']} "

@@ -20,7 +20,6 @@ NOISY_LOGGERS = (
     "sentence_transformers",
     "transformers",
     "urllib3",
-    "milvus_lite",
     "faiss",
     "alembic",
     "grpc",
@@ -98,6 +97,9 @@ def setup_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -
     # pymilvus logs every failed RPC with a traceback, including ones Milvus Lite answers with
     # "not implemented" and pymilvus then works around; docsbot reports real failures itself.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    # "Failed to start MilvusLite server" when another process holds the file: docsbot says
+    # what to do about it instead (indexer.store.connect).
+    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
     # "Added job", and a WARNING for every slot skipped while a long run goes on: docsbot says
     # both in its own words (the scheduler's start line, "skipping a slot").
     if level != "DEBUG":

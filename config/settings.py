@@ -80,7 +80,9 @@ class Settings(BaseSettings):
 
     # Documents
     sources: Annotated[list[SourceSpec], NoDecode] = Field(
-        default_factory=list, description="Folders (PATH or PATH=BASE_URL) and URLs to index"
+        default_factory=list,
+        description="Folders (PATH or PATH=BASE_URL), URLs, and git repositories "
+        "(git+URL[@REF][#SUBDIR][=BASE_URL]) to index",
     )
     chunk_tokens: int = Field(350, ge=32, le=8192, description="Token budget of one chunk")
     chunk_overlap: int = Field(40, ge=0, le=1024, description="Tokens repeated between chunks")

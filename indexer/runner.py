@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -140,7 +141,12 @@ class Indexer:
         for spec in specs:
             check()
             try:
-                for doc in load_source(spec, self.settings.max_file_bytes, stats):
+                for doc in load_source(
+                    spec,
+                    self.settings.max_file_bytes,
+                    stats,
+                    git_cache_dir=Path(self.settings.git_cache_dir),
+                ):
                     key = (doc.source_key, doc.path)
                     if key in seen:
                         continue
@@ -149,8 +155,9 @@ class Indexer:
                     if item is not None:
                         pending.append(item)
             except SourceUnavailable as error:
-                log.error("source %s failed, keeping its indexed chunks: %s", spec.location, error)
-                report.failed_sources.append(f"{spec.location}: {error}")
+                where = spec.location if not spec.is_git else spec.key
+                log.error("source %s failed, keeping its indexed chunks: %s", where, error)
+                report.failed_sources.append(str(error) if spec.is_git else f"{where}: {error}")
                 kept.update(k for k in known if k[0] == spec.key)
         kept.update(stats.unreachable)
         report.docs_seen = len(seen)

@@ -1,6 +1,9 @@
-"""Reading documents out of their sources: local folders and http(s) pages or sitemaps.
+"""Reading documents out of their sources: local folders, http(s) pages or sitemaps, and git
+repositories (a checkout read like a folder).
 
-A bad file never stops a run: it is skipped with one log line and counted.
+A bad file never stops a run: it is skipped with one log line and counted. A file or page that
+exists but cannot be read right now is also noted as unreachable, and a source that cannot be
+read at all raises SourceUnavailable: either way its indexed chunks stay.
 """
 
 from __future__ import annotations
@@ -8,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NoReturn
 from urllib.parse import urljoin, urlparse
 from xml.etree import ElementTree
 
@@ -22,6 +27,7 @@ from indexer import parsing
 log = logging.getLogger(__name__)
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "_build"}
 MAX_SITEMAP_PAGES = 5000
+GIT_CACHE_DIR = Path("./data/git")
 
 
 class SourceUnavailable(RuntimeError):
@@ -57,19 +63,21 @@ def page_url(spec: SourceSpec, rel_path: str, root: Path) -> str:
                 path=rel_path, path_noext=noext, stem=PurePosixPath(rel_path).stem
             )
         return spec.base_url.rstrip("/") + "/" + rel_path
+    if web_url := spec.git_web_url(rel_path):
+        return web_url
     return (root / rel_path).resolve().as_uri()
 
 
 def _read_text(path: Path, rel: str, max_bytes: int, stats: LoadStats) -> str | None:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            stats.skip(rel, f"too large ({size} bytes > DOCSBOT_MAX_FILE_BYTES={max_bytes})")
-            return None
-        raw = path.read_bytes()
-    except OSError as error:
-        stats.skip(rel, f"unreadable ({error.strerror or error})")
+    """The file's text, or None for a real skip; OSError when it is there but unreadable."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # a FIFO named x.md would block the read forever
+        stats.skip(rel, "not a regular file")
         return None
+    if info.st_size > max_bytes:
+        stats.skip(rel, f"too large ({info.st_size} bytes > DOCSBOT_MAX_FILE_BYTES={max_bytes})")
+        return None
+    raw = path.read_bytes()
     if b"\x00" in raw[:8192]:
         stats.skip(rel, "binary content")
         return None
@@ -84,24 +92,64 @@ def _read_text(path: Path, rel: str, max_bytes: int, stats: LoadStats) -> str | 
     return text
 
 
-def load_folder(spec: SourceSpec, max_bytes: int, stats: LoadStats) -> Iterator[Document]:
-    root = Path(spec.location).expanduser()
-    if not root.is_dir():
-        raise SourceUnavailable(f"folder {root} does not exist or is not a directory")
+def _may_be_file(path: Path) -> bool:
+    """A file, or something there that cannot be checked: reading it will say which."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return path.is_symlink()  # a dangling link is there, only unreadable
+    except OSError:
+        return True
+
+
+def _walk_error(error: OSError) -> NoReturn:
+    # A folder that cannot be listed would look like deleted pages: fail the whole source.
+    raise SourceUnavailable(
+        f"folder {error.filename} cannot be read ({error.strerror or error})"
+    ) from error
+
+
+def _list_files(root: Path) -> list[str]:
+    try:
+        if not root.is_dir():
+            raise SourceUnavailable(f"folder {root} does not exist or is not a directory")
+    except OSError as error:
+        _walk_error(error)
     files: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    root_is_empty = False
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
+        if dirpath == str(root):
+            root_is_empty = not (dirnames or filenames)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             if Path(name).suffix.lower() in parsing.SUPPORTED_SUFFIXES:
                 files.append(Path(dirpath, name).relative_to(root).as_posix())
-    if not files and not any(root.iterdir()):
+    if root_is_empty:
         raise SourceUnavailable(f"folder {root} is empty")
+    return files
 
+
+def load_folder(
+    spec: SourceSpec, max_bytes: int, stats: LoadStats, *, root: Path | None = None
+) -> Iterator[Document]:
+    """The documents under `root`, by default the folder `spec` names (a git source passes its
+    checkout)."""
+    root = root if root is not None else Path(spec.location).expanduser()
+    files = _list_files(root)
     texts: dict[str, str | None] = {}
+    unreadable: set[str] = set()
 
     def text_of(rel: str) -> str | None:
         if rel not in texts:
-            texts[rel] = _read_text(root / rel, rel, max_bytes, stats)
+            try:
+                texts[rel] = _read_text(root / rel, rel, max_bytes, stats)
+            except OSError as error:
+                # There but not readable now (permissions, a dangling link, I/O): unlike a
+                # deleted file, its chunks stay.
+                texts[rel] = None
+                unreadable.add(rel)
+                stats.unreachable.append((spec.key, rel))
+                stats.skip(rel, f"unreadable ({error.strerror or error})")
         return texts[rel]
 
     # Fragments pulled into other pages by `{{fragments/x.md}}` are partials, not pages:
@@ -113,11 +161,16 @@ def load_folder(spec: SourceSpec, max_bytes: int, stats: LoadStats) -> Iterator[
             if text:
                 included.update(posixpath.normpath(inc) for inc in parsing.find_includes(text))
 
+    missing_parts: list[str] = []
+
     def load_include(name: str) -> str | None:
         target = posixpath.normpath(name)
-        if target.startswith("..") or not (root / target).is_file():
+        if target.startswith("..") or not _may_be_file(root / target):
             return None
-        return text_of(target)
+        text = text_of(target)
+        if target in unreadable:
+            missing_parts.append(target)
+        return text
 
     for rel in files:
         if rel in included:
@@ -127,7 +180,12 @@ def load_folder(spec: SourceSpec, max_bytes: int, stats: LoadStats) -> Iterator[
             continue
         suffix = Path(rel).suffix
         if suffix.lower() in parsing.MARKDOWN_SUFFIXES:
+            missing_parts.clear()
             text = parsing.resolve_includes(text, load_include)
+            if missing_parts:  # indexed without its fragment, the page would lose words
+                stats.unreachable.append((spec.key, rel))
+                stats.skip(rel, f"includes unreadable {missing_parts[0]}")
+                continue
         try:
             parsed = parsing.parse_by_suffix(suffix, text, Path(rel).stem.replace("_", " "))
         except Exception as error:  # a parser bug on one file must not stop the run
@@ -208,9 +266,19 @@ def load_url(
 
 
 def load_source(
-    spec: SourceSpec, max_bytes: int, stats: LoadStats, client: httpx.Client | None = None
+    spec: SourceSpec,
+    max_bytes: int,
+    stats: LoadStats,
+    client: httpx.Client | None = None,
+    *,
+    git_cache_dir: Path = GIT_CACHE_DIR,
 ) -> Iterator[Document]:
-    if spec.is_url:
+    if spec.is_git:
+        from indexer import gitsource  # it raises our SourceUnavailable: no import cycle
+
+        root = gitsource.checkout(spec, git_cache_dir)
+        yield from load_folder(spec, max_bytes, stats, root=root)
+    elif spec.is_url:
         own = client is None
         http = client or httpx.Client(timeout=30.0, headers={"User-Agent": "docsbot-indexer"})
         try:

@@ -47,8 +47,16 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "milvus-lite.log").open("w")
     server = subprocess.Popen(
-        [*MILVUS_LITE, "server", "--data-dir", str(tmp_path / "milvus"), "--host", "127.0.0.1"]
-        + ["--port", str(port)],
+        [
+            *MILVUS_LITE,
+            "server",
+            "--data-dir",
+            str(tmp_path / "milvus"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -87,7 +95,7 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 def write_corpus(root: Path, pages: int) -> None:
     """Distinct pages with several sections each: enough chunks for a run of many seconds."""
-    words = "replica shard segment index vector query collection partition field schema".split()
+    words = ["replica", "shard", "segment", "index", "vector", "query", "collection", "schema"]
     for n in range(pages):
         sections = []
         for s in range(4):

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 import socket
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -169,6 +175,96 @@ def test_empty_folder_is_unavailable(tmp_path: Path) -> None:
 
     with pytest.raises(SourceUnavailable, match="is empty"):
         load(SourceSpec(location=str(tmp_path / "empty")))
+
+
+# --- a failed read never deletes: unreadable files and folders -----------------------------
+
+
+def test_file_there_but_unreadable_keeps_its_chunks(folder: Path) -> None:
+    # Even root cannot read these: a link to itself (ELOOP) and a link to nothing (ENOENT).
+    (folder / "guide" / "loop.md").symlink_to(folder / "guide" / "loop.md")
+    (folder / "fragments" / "note.md").unlink()
+    (folder / "fragments" / "note.md").symlink_to(folder / "moved-away.md")
+    stats = LoadStats()
+    spec = SourceSpec(location=str(folder))
+
+    docs = load(spec, stats)
+
+    # index.md indexed without its fragment would lose words: it keeps its chunks too.
+    assert [d.path for d in docs] == ["page.html", "release_notes.txt", "guide/setup.rst"]
+    assert {key for key, _ in stats.unreachable} == {spec.key}
+    assert {p for _, p in stats.unreachable} == {"fragments/note.md", "guide/loop.md", "index.md"}
+    reasons = dict(stats.skipped)
+    assert reasons["guide/loop.md"] == "unreadable (Too many levels of symbolic links)"
+    assert reasons["fragments/note.md"] == "unreadable (No such file or directory)"
+    assert reasons["index.md"] == "includes unreadable fragments/note.md"
+    assert reasons["bad/binary.md"] == "binary content"  # real skips stay skips: they go
+
+
+def test_fifo_is_skipped_without_blocking(folder: Path) -> None:
+    fifo = folder / "pipe.md"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def unblock() -> None:  # a loader that did read the FIFO fails this test, not hangs it
+        while not done.wait(0.5):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=unblock, daemon=True).start()
+    try:
+        assert len(load(SourceSpec(location=str(folder)), stats := LoadStats())) == 4
+    finally:
+        done.set()
+    assert ("pipe.md", "not a regular file") in stats.skipped and not stats.unreachable
+
+
+@contextlib.contextmanager
+def unprivileged() -> Iterator[Path]:
+    """A folder, and `nobody`'s permissions inside the block: the tests may run as root, whom
+    mode 000 does not stop."""
+    base = Path(tempfile.mkdtemp())
+    base.chmod(0o755)
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.chown(base, 65534, 65534)
+        os.setegid(65534)
+        os.seteuid(65534)
+    try:
+        yield base
+    finally:
+        if as_root:
+            os.seteuid(0)
+            os.setegid(0)
+        base.chmod(0o755)
+        for dirpath, dirnames, filenames in os.walk(base):  # top-down: opened before entered
+            for name in dirnames + filenames:
+                Path(dirpath, name).chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_unreadable_folder_fails_the_source_and_unreadable_file_is_kept() -> None:
+    with unprivileged() as base:
+        root = base / "docs"
+        for rel in ("index.md", "private/plan.md", "locked.md"):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(f"# {rel}\n\nWords.\n")
+        spec = SourceSpec(location=str(root))
+        (root / "locked.md").chmod(0)
+        for path, mode, where in [
+            (root / "private", 0, "private"),  # a subfolder
+            (root, 0o311, "docs"),  # the root, entered but not listed
+            (base, 0, "docs"),  # not even known to be there
+        ]:
+            path.chmod(mode)
+            with pytest.raises(SourceUnavailable, match=f"folder .*{where} cannot be read"):
+                load(spec)
+            path.chmod(0o755)
+        stats = LoadStats()
+
+        assert [d.path for d in load(spec, stats)] == ["index.md", "private/plan.md"]
+        assert stats.unreachable == [(spec.key, "locked.md")]
+        assert stats.skipped == [("locked.md", "unreadable (Permission denied)")]
 
 
 # --- http(s) sources on a real loopback server ----------------------------------------------

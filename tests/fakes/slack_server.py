@@ -148,6 +148,10 @@ class FakeSlack:
             return {"ok": True, "messages": messages, "has_more": False}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
+        if method == "views.publish":
+            if not params.get("user_id"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True, "view": {"id": "VHOME", **(params.get("view") or {})}}
         return {"ok": True}
 
     def _record(self, call: Call) -> None:
