@@ -196,6 +196,7 @@ def test_manifest_covers_exactly_what_the_code_uses(tmp_path: Path) -> None:
     [command] = manifest["features"]["slash_commands"]
     assert (command["command"], command["url"]) == ("/ask", events_url)
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_home_opened",
         "app_mention",
         "assistant_thread_started",
         "assistant_thread_context_changed",

@@ -4,6 +4,7 @@ with only the environment, Slack and OpenAI faked on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -264,8 +265,15 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
     assert attempts == {1}
     for process, _ in replicas:
         assert process.returncode == 0
+    answered_lines = []
     for name in ("bot-a", "bot-b"):
-        assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+        text = (tmp_path / f"{name}.log").read_text()
+        assert "Traceback" not in text
+        entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        answered_lines += [e for e in entries if e["message"].startswith("question ")]
+    # JSON logs: every "question N answered" line carries N as question_id, for log search.
+    ids = {e["question_id"] for e in answered_lines if " answered " in e["message"]}
+    assert len(ids) == 40
 
 
 if os.name != "posix":  # signals and milvus-lite server are POSIX-only

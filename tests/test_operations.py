@@ -335,3 +335,34 @@ def test_a_milvus_lite_file_held_by_another_process_gets_a_clear_message(
     said = " ".join(result.stderr.split())  # rich wraps long lines at the terminal width
     assert "open in another process" in said and "`milvus-lite server`" in said
     assert "Traceback" not in said and "Failed to start" not in said
+
+
+def test_the_compose_file_configures_docsbot_with_settings_it_accepts() -> None:
+    """Docker is not available here; this checks what can be checked without it: every
+    docsbot service's environment is valid Settings and points at services that exist."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    compose = yaml.safe_load((root / "config" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    example = dict(
+        line.split("=", 1)
+        for line in (root / "config" / "docsbot.env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for name in ("docsbot-scheduler", "docsbot-bot"):
+        service = services[name]
+        settings = Settings(
+            **{
+                k.lower().removeprefix("docsbot_"): v
+                for k, v in {**example, **service["environment"]}.items()
+                if k.startswith("DOCSBOT_")
+            }
+        )
+        assert not settings.milvus_is_lite and settings.database_url.startswith("postgresql")
+        assert set(service["depends_on"]) <= set(services)
+        assert settings.sources and settings.sources[0].is_git
+    assert services["docsbot-bot"]["command"] == ["serve", "--no-scheduler"]
+    assert services["docsbot-scheduler"]["command"][0] == "scheduler"
+    build = services["docsbot-bot"]["build"]  # the context is relative to config/
+    assert ((root / "config" / build["context"]).resolve() / build["dockerfile"]).exists()
