@@ -7,7 +7,9 @@ cosine similarity.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -70,6 +72,12 @@ class LocalEmbedder:
             local_files_only=ref.local_only,
         )
         self.model.eval()
+        # Token counting gets its own tokenizer: it runs untruncated, and switching a shared
+        # fast tokenizer's truncation while a worker thread encodes a question (`serve`
+        # indexes on its schedule beside the workers) fails with "Already borrowed". Encoding
+        # itself always uses the same settings, so it needs no lock and queries never wait.
+        self._counter = copy.deepcopy(self.model.tokenizer)
+        self._counter_lock = threading.Lock()
         native = int(self.model.get_embedding_dimension() or 0)
         if dim is not None and dim > native:
             raise ValueError(
@@ -126,9 +134,10 @@ class LocalEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.model.tokenizer(
-            list(texts), add_special_tokens=False, verbose=False, truncation=False
-        )
+        with self._counter_lock:
+            encoded = self._counter(
+                list(texts), add_special_tokens=False, verbose=False, truncation=False
+            )
         return [len(ids) for ids in encoded["input_ids"]]
 
 
