@@ -73,7 +73,10 @@ def main() -> None:
         core = open_core(settings)
         jobs = IndexJobs(make_indexer(core), core.sessions, lease_s=60)
         first, report = timed(jobs)
-        print(f"{corpus.name}: {report['docs_seen']} pages, {report['chunks_embedded']} chunks")
+        print(
+            f"{corpus.name}: {report['docs_seen']} pages, {report['chunks_embedded']} chunks; "
+            f"first run {first:.1f} s"
+        )
         page = next(p for p in sorted(repo.rglob("*.md")) if "fragments" not in p.parts)
         rows: dict[str, list[float]] = {"rebuild": [], "unchanged": [], "one page edited": []}
         for n in range(args.repeat):

@@ -31,6 +31,7 @@ from config.db import SchemaBehind
 from config.settings import SettingsError, load_settings
 from indexer.hardware import ModelUnavailable
 from indexer.jobs import IndexBusy
+from indexer.runner import NoSources
 from indexer.store import IndexMismatch, IndexMissing, IndexUnreachable
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ USER_ERRORS = (
     IndexMissing,
     IndexUnreachable,
     IndexBusy,
+    NoSources,
     SchemaBehind,
     EvalFileError,
 )

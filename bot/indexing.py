@@ -21,6 +21,12 @@ class IndexControl:
         self.sessions = core.sessions
         self.jobs = IndexJobs(make_indexer(core), core.sessions, lease_s=settings.index_lease_s)
         plan = parse_schedule(settings.index_schedule) if schedule else None
+        if plan is not None and not settings.sources:
+            log.warning(
+                "DOCSBOT_SOURCES is empty: not re-indexing on a schedule (set it, or start "
+                "with DOCSBOT_INDEX_SCHEDULE=off to silence this)"
+            )
+            plan = None
         self.scheduler = (
             IndexScheduler(self.jobs, plan, misfire_grace_s=settings.index_misfire_grace_s)
             if plan is not None
@@ -46,6 +52,8 @@ class IndexControl:
 
     def reindex_now(self, requested_by: str) -> str:
         """Start a run in the background; the answer is what to tell the person who asked."""
+        if not self.jobs.indexer.settings.sources:
+            return "There is nothing to index: DOCSBOT_SOURCES is not set for this bot."
         if held := self.busy():
             return f"A re-index is already running ({held}). Its result will show here."
         log.info("re-index requested from App Home by %s", requested_by)

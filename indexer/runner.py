@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 FLUSH_CHUNKS = 256  # embed and write in groups this size: big batches, bounded memory
 
 
+class NoSources(ValueError):
+    """No sources configured: refusing to run rather than delete the whole index."""
+
+
 class IndexProgress(Protocol):
     def embedding_started(self, total_chunks: int) -> None: ...
 
@@ -120,6 +124,13 @@ class Indexer:
         started = time.perf_counter()
         report = IndexReport()
         specs = list(sources if sources is not None else self.settings.sources)
+        if not specs:
+            # An empty source list would read as "every document was deleted" and empty the
+            # index: a scheduler started without DOCSBOT_SOURCES must not do that.
+            raise NoSources(
+                "Nothing to index: DOCSBOT_SOURCES is empty, so this run would remove every "
+                "indexed document. Set it to the docs folder, git repository or URL."
+            )
         if rebuild:
             log.info("rebuilding: dropping collection %s", self.store.collection)
             self.store.drop()

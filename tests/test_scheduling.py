@@ -231,3 +231,17 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
     runs = recent_runs(core.sessions, 100)
     assert {r.trigger for r in runs} == {"scheduled"}
     assert all(r.status in ("succeeded", "failed") for r in runs)
+
+
+def test_a_run_without_sources_refuses_instead_of_emptying_the_index(core: Core) -> None:
+    from dataclasses import replace
+
+    from indexer.runner import NoSources
+
+    assert jobs_of(core).run("manual") is not None
+    chunks = core.store.count()
+    empty = replace(core, settings=core.settings.model_copy(update={"sources": []}))
+    with pytest.raises(NoSources, match="DOCSBOT_SOURCES is empty"):
+        jobs_of(empty).run("scheduled", scheduled_for=utcnow())
+    assert core.store.count() == chunks > 0
+    assert [r.status for r in recent_runs(core.sessions)] == ["failed", "succeeded"]
