@@ -269,6 +269,11 @@ def main() -> None:
     except USER_ERRORS as error:
         err.print(f"[red]error:[/] {error}")
         sys.exit(2)
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting for another run's lease, or mid-run: what was written stays
+        # consistent, and the next run finishes the work.
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

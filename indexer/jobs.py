@@ -124,6 +124,9 @@ class IndexJobs:
             self._finish(run_id, "abandoned", None, [str(error)])
             log.error("index run #%d stopped: %s", run_id, error)
             return RunOutcome(run_id, "abandoned", None, [str(error)])
+        except KeyboardInterrupt:
+            self._finish(run_id, "abandoned", None, ["interrupted (Ctrl-C)"])
+            raise
         except Exception as error:
             message = f"{type(error).__name__}: {error}"
             self._finish(run_id, "failed", None, [message])

@@ -184,10 +184,10 @@ class Indexer:
             group.append(item)
             if sum(len(p.new_chunks) for p in group) >= FLUSH_CHUNKS:
                 check()
-                self._flush(group, report, progress)
+                self._flush(group, report, progress, check)
                 group = []
         check()
-        self._flush(group, report, progress)
+        self._flush(group, report, progress, check)
 
         check()
         removed = [key for key in known if key not in seen and key not in kept]
@@ -214,15 +214,23 @@ class Indexer:
         )
 
     def _flush(
-        self, group: list[_Pending], report: IndexReport, progress: IndexProgress | None
+        self,
+        group: list[_Pending],
+        report: IndexReport,
+        progress: IndexProgress | None,
+        check: Callable[[], None],
     ) -> None:
         if not group:
             return
         new_chunks = [c for p in group for c in p.new_chunks]
         if new_chunks:
-            vectors = self.embedder.embed_documents(
-                [c.content for c in new_chunks], progress.embedded if progress else None
-            )
+
+            def embedded(n: int) -> None:
+                if progress:
+                    progress.embedded(n)
+                check()  # between batches: a shutdown does not wait for a whole group
+
+            vectors = self.embedder.embed_documents([c.content for c in new_chunks], embedded)
             self.store.upsert(new_chunks, vectors)  # new first ...
         stale = [i for p in group for i in p.stale_ids]
         self.store.delete(stale)  # ... then stale: no moment without an answer
