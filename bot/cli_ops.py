@@ -154,12 +154,22 @@ def report_gaps(
     """The questions the docs failed (👎 with reasons, abstentions, low rerank scores), grouped
     by similar question, with the docs that came closest: what a doc owner acts on."""
     from bot import reports
+    from bot.services import with_available_models
+    from indexer.embedding import build_embedder
 
-    settings = settings_of(ctx)
+    settings, notices = with_available_models(settings_of(ctx))
+    for notice in notices:
+        logging.getLogger("docsbot").warning(notice)
     moment = _since(since)
-    with opened(settings) as core:  # the bot's own embedder groups the questions
-        items = reports.gap_questions(core.sessions, moment, low_score)
-        embedder = core.embedder
+    # SQL and the bot's embedder only, not Milvus: this works while `serve` holds the index.
+    engine, sessions = _sessions(settings)
+    try:
+        items = reports.gap_questions(sessions, moment, low_score)
+    finally:
+        engine.dispose()
+    groups = []
+    if items:  # no gaps, no model to load
+        embedder = build_embedder(settings)
         groups = reports.group_similar(
             items,
             lambda texts: reports.embed_all(embedder, texts),

@@ -29,6 +29,12 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def _doc_link(entry: dict[str, Any]) -> str:
+    label = link_label(entry["title"] or entry["url"])
+    url = safe_url(entry["url"])  # None for file:// pages (a folder without a base URL)
+    return f"<{url}|{label}>" if url else label
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -76,10 +82,7 @@ def home_view(
             )
         )
     if figures["top_cited"]:
-        lines = [
-            f"• <{safe_url(e['url'])}|{link_label(e['title'] or e['url'])}> ({e['n']})"
-            for e in figures["top_cited"][:5]
-        ]
+        lines = [f"• {_doc_link(e)} ({e['n']})" for e in figures["top_cited"][:5]]
         blocks.append(_section("*Most cited docs:*\n" + "\n".join(lines)))
     docs, chunks = index
     index_text = f"*Index:* {docs} documents, {chunks} chunks; re-indexing {schedule}."
@@ -141,10 +144,7 @@ class HomeTab:
     def view(self, user_id: str, note: str | None = None) -> dict[str, Any]:
         figures = collect(self.sessions, parse_since(WINDOW))
         runs = self.control.runs() if self.control else []
-        schedule = self.settings.index_schedule
-        shown = f"every {schedule}" if schedule[-1:].isalpha() else f"on '{schedule}' (UTC)"
-        if self.control is None or self.control.scheduler is None:
-            shown = "from another process" if schedule != "off" else "only when asked"
+        shown = self.control.schedule_text if self.control else "by another process"
         return home_view(
             figures,
             index_size(self.sessions),

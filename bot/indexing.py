@@ -9,7 +9,8 @@ import threading
 from bot.services import Core, make_indexer
 from config.specs import parse_schedule
 from indexer.jobs import IndexBusy, IndexJobs, RunSummary, recent_runs
-from indexer.lease import SqlLease
+from indexer.lease import SqlLease, holder_gone
+from indexer.models import utcnow
 from indexer.scheduler import IndexScheduler
 
 log = logging.getLogger(__name__)
@@ -20,13 +21,23 @@ class IndexControl:
         settings = core.settings
         self.sessions = core.sessions
         self.jobs = IndexJobs(make_indexer(core), core.sessions, lease_s=settings.index_lease_s)
-        plan = parse_schedule(settings.index_schedule) if schedule else None
-        if plan is not None and not settings.sources:
+        plan = parse_schedule(settings.index_schedule)
+        if plan is None:
+            self.schedule_text = "only when asked (DOCSBOT_INDEX_SCHEDULE=off)"
+        elif not schedule:
+            self.schedule_text = "by a separate scheduler process"
+            plan = None
+        elif not settings.sources:
             log.warning(
                 "DOCSBOT_SOURCES is empty: not re-indexing on a schedule (set it, or start "
                 "with DOCSBOT_INDEX_SCHEDULE=off to silence this)"
             )
+            self.schedule_text = "not scheduled: no sources are configured"
             plan = None
+        elif plan.interval_s:
+            self.schedule_text = f"every {settings.index_schedule}"
+        else:
+            self.schedule_text = f"on '{plan.cron}' (UTC)"
         self.scheduler = (
             IndexScheduler(self.jobs, plan, misfire_grace_s=settings.index_misfire_grace_s)
             if plan is not None
@@ -47,8 +58,12 @@ class IndexControl:
             thread.join(30)
 
     def busy(self) -> str | None:
+        """Who is indexing now; None when nobody is, or the holder's lease ran out or its
+        process is gone (a crash leaves the row behind)."""
         held = SqlLease(self.sessions, "index", self.jobs.lease_s).current()
-        return held.describe() if held else None
+        if held is None or held.expires_at < utcnow() or holder_gone(held.holder):
+            return None
+        return held.describe()
 
     def reindex_now(self, requested_by: str) -> str:
         """Start a run in the background; the answer is what to tell the person who asked."""

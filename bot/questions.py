@@ -169,23 +169,17 @@ class QuestionStore:
         """Put back what a stopping worker holds but did not finish, for the next one."""
         return self._set(Question.worker_id == worker_id, Question.status == "running", **REQUEUED)
 
-    def release_dead(self, host: str, is_alive: Callable[[int], bool]) -> int:
+    def release_dead(self, host: str, gone: Callable[[str], bool]) -> int:
         """Questions claimed by processes on this host that no longer run (a crash, or the
-        container restarted): put them back now rather than when their leases run out."""
+        container restarted): put them back now rather than when their leases run out.
+        `gone(worker_id)` decides (indexer.lease.holder_gone)."""
         with self.sessions() as session:
             rows = session.execute(
                 select(Question.id, Question.worker_id).where(
                     Question.status == "running", Question.worker_id.like(f"{host}:%")
                 )
             ).all()
-        dead = []
-        for question_id, worker_id in rows:
-            try:
-                pid = int(str(worker_id).split(":")[1])
-            except (IndexError, ValueError):
-                continue
-            if not is_alive(pid):
-                dead.append(question_id)
+        dead = [question_id for question_id, worker_id in rows if gone(str(worker_id))]
         if dead:
             self._set(Question.id.in_(dead), Question.status == "running", **REQUEUED)
         return len(dead)

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.logs import answering
 from bot.questions import QuestionStore
-from indexer.lease import pid_alive, process_id
+from indexer.lease import holder_gone, process_id
 
 log = logging.getLogger(__name__)
 LEASE_S = 90.0  # a crashed worker's questions are claimed again this long after its last renewal
@@ -48,7 +48,7 @@ class WorkerPool:
     def start(self) -> None:
         """Begin answering, starting with anything a previous run left queued or running."""
         try:
-            if taken := self.store.release_dead(socket.gethostname(), pid_alive):
+            if taken := self.store.release_dead(socket.gethostname(), holder_gone):
                 log.info("%d question(s) left running by a stopped process will be answered", taken)
         except Exception:  # their leases run out and they are claimed anyway
             log.exception("could not look for questions left by a stopped process")

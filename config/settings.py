@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.specs import Schedule, SourceSpec, parse_schedule
+from config.specs import Schedule, SourceSpec, parse_schedule, redact
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 DEFAULT_RERANKER_MODEL = "Qwen/Qwen3-Reranker-0.6B"
@@ -336,7 +336,8 @@ def describe_validation_error(error: ValidationError) -> str:
     lines = ["Invalid configuration:"]
     for item in error.errors():
         field = _field_of(str(item["loc"][0])) if item["loc"] else "?"
-        shown = "<secret>" if _is_secret(field) else repr(item.get("input"))
+        # A source URL may carry a token (git+https://token@host/...): never echo it.
+        shown = "<secret>" if _is_secret(field) else redact(repr(item.get("input")))
         lines.append(f"  {_env_name(field)}={shown}: {item['msg']}")
     lines.append("Fix the value in the environment, .env or docsbot.toml (see `docsbot config`).")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ own reason and no credentials, and the source keeps its indexed chunks.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -38,7 +39,17 @@ def checkout(spec: SourceSpec, cache_dir: Path, timeout_s: float = TIMEOUT_S) ->
     target = cache_path(spec, cache_dir)
     try:
         if (target / ".git").is_dir():
-            _update(spec, target, timeout_s)
+            try:
+                _update(spec, target, timeout_s)
+            except SourceUnavailable as error:
+                # A git killed mid-fetch (a timeout, a container stopped) can leave a lock
+                # file that fails every later fetch: start over. The old checkout stays until
+                # the new clone is complete, and a remote that is down fails both.
+                log.warning("git source %s: %s; cloning it afresh", spec.key, error)
+                try:
+                    _clone(spec, cache_dir, target, timeout_s)
+                except SourceUnavailable:
+                    raise error from None  # the remote is the problem: say what failed first
         else:
             _clone(spec, cache_dir, target, timeout_s)
     except OSError as error:  # the cache folder itself: not writable, disk full
@@ -65,7 +76,7 @@ def _clone(spec: SourceSpec, cache_dir: Path, target: Path, timeout_s: float) ->
     cache_dir.mkdir(parents=True, exist_ok=True)
     for leftover in cache_dir.glob(f".{target.name}-*"):  # from a clone that was killed
         shutil.rmtree(leftover, ignore_errors=True)
-    if target.exists():  # no .git: not a checkout, whatever it holds
+    if target.exists() and not (target / ".git").is_dir():  # not a checkout, whatever it holds
         shutil.rmtree(target)
     # Clone next to the target and move it into place when complete: an interrupted clone
     # leaves only a dot-folder, never a half checkout that would pass for the repository.
@@ -77,9 +88,12 @@ def _clone(spec: SourceSpec, cache_dir: Path, target: Path, timeout_s: float) ->
         args = ["clone", "--quiet", "--depth", "1", "-c", "core.symlinks=false"]
         if spec.git_ref:
             args += ["--branch", spec.git_ref]
-        _git(spec, "clone", [*args, "--", spec.clone_url, str(repo)], timeout_s)
-        # Every fetch names the URL, so the token need not stay on disk in .git/config.
+        url, auth = _authenticated(spec)
+        _git(spec, "clone", [*args, "--", url, str(repo)], timeout_s, auth)
+        # Every fetch names the URL, so the remote recorded on disk never needs a token.
         _git(spec, "clone", ["-C", str(repo), "remote", "set-url", "origin", spec.git_remote])
+        if target.exists():  # an old checkout that could not be updated: replaced only now
+            shutil.rmtree(target)
         repo.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -88,14 +102,44 @@ def _clone(spec: SourceSpec, cache_dir: Path, target: Path, timeout_s: float) ->
 def _update(spec: SourceSpec, target: Path, timeout_s: float) -> None:
     here = ["-C", str(target)]
     fetch = ["fetch", "--quiet", "--depth", "1", "--no-tags", "--"]
-    _git(spec, "fetch", [*here, *fetch, spec.clone_url, spec.git_ref or "HEAD"], timeout_s)
+    url, auth = _authenticated(spec)
+    _git(spec, "fetch", [*here, *fetch, url, spec.git_ref or "HEAD"], timeout_s, auth)
     _git(spec, "reset", [*here, "reset", "--quiet", "--hard", "FETCH_HEAD"], timeout_s)
     # Files nobody committed (an edit in the cache, build output) are not the repository's.
     _git(spec, "clean", [*here, "clean", "-q", "-fdx"], timeout_s)
 
 
-def _git(spec: SourceSpec, step: str, args: list[str], timeout_s: float = TIMEOUT_S) -> str:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+def _authenticated(spec: SourceSpec) -> tuple[str, dict[str, str]]:
+    """The URL to give git, and the environment carrying the credentials.
+
+    On http(s) the token travels as an Authorization header set through the environment
+    (readable only by this user), not in the URL: a URL is on git's command line, which every
+    local user can read in `ps`. The header is scoped to the repository's host, so a redirect
+    elsewhere does not carry it."""
+    if spec.git_credentials is None:
+        return spec.git_remote, {}
+    scheme, _, rest = spec.git_remote.partition("://")
+    if scheme not in ("http", "https"):
+        return spec.clone_url, {}  # ssh passwords cannot be typed here anyway; keys are used
+    secret = spec.git_credentials.get_secret_value()
+    user, _, password = secret.partition(":")
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    host = rest.split("/", 1)[0]
+    return spec.git_remote, {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{scheme}://{host}/.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+
+
+def _git(
+    spec: SourceSpec,
+    step: str,
+    args: list[str],
+    timeout_s: float = TIMEOUT_S,
+    auth: dict[str, str] | None = None,
+) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(auth or {})}
     try:
         # A new session has no terminal: neither git nor ssh can stop to ask for a password,
         # passphrase or host key; and on a timeout the whole group (ssh, remote helpers) dies.

@@ -64,13 +64,10 @@ class IndexJobs:
         self.poll_s = poll_s if poll_s is not None else min(5.0, lease_s / 3)
         self.holder = holder
         self.stop = threading.Event()
-        self._current: SqlLease | None = None
 
     def shutdown(self) -> None:
-        """Stop waiting for the lease, and stop a run in progress at its next check."""
+        """Stop waiting for the lease, and stop runs in progress at their next check."""
         self.stop.set()
-        if self._current is not None:
-            self._current.stop.set()
 
     def run(
         self,
@@ -85,6 +82,9 @@ class IndexJobs:
         """Run once under the lease. None: shut down while waiting, or (scheduled runs) the
         slot was already covered by a run another process made."""
         lease = SqlLease(self.sessions, LEASE_NAME, self.lease_s, self.holder)
+        lease.stop = self.stop  # a shutdown asked for before or during the run stops it
+        if self.stop.is_set():
+            return None
         told = False
         while not lease.try_acquire():
             held = lease.current()
@@ -99,9 +99,9 @@ class IndexJobs:
                 told = True
             if self.stop.wait(self.poll_s):
                 return None
-        self._current = lease
         try:
             with lease.renewing():
+                lease.check()
                 self._abandon_orphans()
                 if scheduled_for is not None and self.covered(scheduled_for):
                     log.info(
@@ -111,8 +111,8 @@ class IndexJobs:
                 run_id = self._start(trigger, scheduled_for, lease.holder)
                 lease.set_run(run_id)
                 return self._execute(run_id, lease, rebuild, progress)
-        finally:
-            self._current = None
+        except LeaseLost:
+            return None  # shut down right after taking the lease: nothing was started
 
     def _execute(
         self, run_id: int, lease: SqlLease, rebuild: bool, progress: IndexProgress | None
@@ -192,9 +192,11 @@ class IndexJobs:
                 "files_skipped": report.files_skipped,
             }
         with self.sessions.begin() as session:
+            # Only a run still marked running: one another process declared abandoned (it
+            # took the lease over) stays abandoned, whatever this late holder thinks.
             session.execute(
                 update(IndexRun)
-                .where(IndexRun.id == run_id)
+                .where(IndexRun.id == run_id, IndexRun.status == "running")
                 .values(status=status, finished_at=utcnow(), errors=errors, **counts)
             )
 

@@ -9,6 +9,7 @@ Clocks: expiry is written and compared by each process's own UTC clock, so hosts
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -33,15 +34,27 @@ class LeaseLost(RuntimeError):
     """Another process holds the lease now: whatever this one was doing must stop."""
 
 
+# This run of this process: tells it from an earlier process that had the same pid (a
+# restarted container is pid 1 again). Identity, not configuration: fixed for the process.
+_INCARNATION = uuid.uuid4().hex[:8]
+_serial = itertools.count(1)
+
+
+def _pid_namespace() -> str:
+    """Containers sharing the host's network share its hostname but not its pids."""
+    try:
+        return format(os.stat("/proc/self/ns/pid").st_ino, "x")
+    except OSError:
+        return "-"
+
+
 def process_id() -> str:
-    """host:pid:random — the random part tells this run from an earlier one with the same pid
-    (a restarted container is pid 1 again)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A new holder id: host:pid:incarnation.pidns.serial, unique even within a process (two
+    holders in one process must not share a lease)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}.{_pid_namespace()}.{next(_serial)}"
 
 
 def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # an earlier run of this very process id: this run holds nothing yet
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,11 +64,22 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def dead_here(holder: str) -> bool:
-    """The holder ran on this host and its process is gone: no need to wait for expiry."""
+def holder_gone(holder: str) -> bool:
+    """True only when the holder's process surely stopped: it ran on this host, in this pid
+    namespace, and its pid is gone or now belongs to this process's new incarnation. Anything
+    else (another host, another container, this very process) waits for expiry."""
     host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    pid_text, _, token = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    incarnation, _, tail = token.partition(".")
+    namespace = tail.partition(".")[0] if tail else None
+    if namespace is not None and namespace != _pid_namespace():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return incarnation != _INCARNATION
+    return not pid_alive(pid)
 
 
 @dataclass(frozen=True)
@@ -103,7 +127,7 @@ class SqlLease:
             "run_id": None,
         }
         held = self.current()
-        takeover = held is not None and dead_here(held.holder)
+        takeover = held is not None and holder_gone(held.holder)
         with self.sessions.begin() as session:
             # Conditional writes, so two processes racing for an expired lease cannot both
             # win: PostgreSQL re-checks the WHERE after the first commit; SQLite serialises.

@@ -15,8 +15,9 @@ def utcnow() -> datetime:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """SQLite hands timezone-aware columns back naive; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """SQLite hands timezone-aware columns back naive (they were written in UTC); PostgreSQL
+    in the session's time zone, which need not be UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class IndexedDocument(Base):

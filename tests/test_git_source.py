@@ -402,3 +402,34 @@ def test_indexer_keeps_the_chunks_of_a_remote_that_disappeared(
     remote.path.with_name("gone").rename(remote.path)
     remote.commit({"docs/guide/setup.md": None})
     assert indexer.run().docs_removed == 1  # back: the deletion is the repository's own
+
+
+def test_a_checkout_left_locked_by_a_killed_git_is_cloned_afresh(
+    remote: Remote, cache: Path
+) -> None:
+    spec = SourceSpec.parse(f"git+{remote.url}")
+    assert sorted(load(f"git+{remote.url}", cache)) == FIRST_COMMIT
+    checkout = gitsource.cache_path(spec, cache)
+    (checkout / ".git" / "index.lock").write_text("")  # what a SIGKILLed fetch leaves
+    remote.commit({"docs/index.md": "# Home\n\nThe docs moved on.\n"})
+
+    docs = load(f"git+{remote.url}", cache)
+
+    assert "moved on" in docs["docs/index.md"].markdown
+    assert not (checkout / ".git" / "index.lock").exists()
+
+
+def test_https_tokens_travel_in_the_environment_not_on_the_command_line() -> None:
+    import base64
+
+    spec = SourceSpec.parse("git+https://x-access-token:ghp_SECRET@github.com/acme/docs.git@main")
+    url, env = gitsource._authenticated(spec)
+
+    assert url == "https://github.com/acme/docs.git" and "ghp_SECRET" not in url
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraHeader"  # this host only
+    header = env["GIT_CONFIG_VALUE_0"].removeprefix("Authorization: Basic ")
+    assert base64.b64decode(header).decode() == "x-access-token:ghp_SECRET"
+    assert gitsource._authenticated(SourceSpec.parse("git+https://github.com/a/b.git")) == (
+        "https://github.com/a/b.git",
+        {},
+    )

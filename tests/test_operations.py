@@ -13,11 +13,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from bot import blocks as kit
@@ -33,6 +35,7 @@ from config.settings import Settings
 from indexer.embedding import LocalEmbedder
 from indexer.jobs import recent_runs
 from indexer.lease import SqlLease
+from indexer.models import Lease, utcnow
 from tests.conftest import MILVUS_DOCS, MINILM
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, mention
@@ -104,6 +107,7 @@ def ops(
     minilm: LocalEmbedder,
     fake_openai: FakeOpenAI,
 ) -> Iterator[Ops]:
+    fake_openai.chat_reply = "Run Milvus on Windows with Docker Desktop [1]."
     with FakeSlack() as slack:
         settings = make_settings(
             sources=[str(docs_copy)],
@@ -138,6 +142,8 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
     assert "1 question · 1 answered" in text
     assert "7 documents" in text and "run #1 (manual) succeeded" in text
     assert REINDEX_ACTION not in text and f"<@{ADMIN}>" in text  # not an admin: no button
+    # Pages of a folder without a base URL are file:// links: shown as names, not as links.
+    assert "Most cited docs" in text and "<None|" not in text and "<file:" not in text
 
     refused = ops.click_reindex("U1")
     assert "Only the admins" in view_text(refused["view"])
@@ -162,6 +168,11 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
     assert holder.try_acquire()
     busy = ops.click_reindex(ADMIN)
     assert "already running" in view_text(busy["view"]) and "elsewhere:1:x" in view_text(busy)
+
+    # The holder crashed: its row stays behind, expired. That is no reason to refuse.
+    with ops.core.sessions.begin() as session:
+        session.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert "Re-index started" in view_text(ops.click_reindex(ADMIN)["view"])
 
 
 def test_metrics_count_outcomes_stages_and_index_state(ops: Ops) -> None:

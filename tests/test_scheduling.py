@@ -76,6 +76,28 @@ def test_a_lease_held_by_a_dead_process_on_this_host_is_taken_at_once(sessions: 
     assert SqlLease(sessions, "index", ttl_s=600).try_acquire()  # type: ignore[arg-type]
 
 
+def test_two_holders_in_one_process_exclude_each_other(sessions: object) -> None:
+    """A scheduled slot firing while an App Home run holds the lease in the same process must
+    wait, not take the lease over as if its holder had died."""
+    first = SqlLease(sessions, "index", ttl_s=600)  # type: ignore[arg-type]
+    second = SqlLease(sessions, "index", ttl_s=600)  # type: ignore[arg-type]
+    assert first.holder != second.holder
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert first.renew()
+
+
+def test_times_read_back_from_any_database_are_utc() -> None:
+    from datetime import timezone
+
+    from indexer.models import as_utc
+
+    new_york = datetime(2026, 11, 23, 0, 31, tzinfo=timezone(timedelta(hours=-5)))
+    assert as_utc(new_york) == datetime(2026, 11, 23, 5, 31, tzinfo=UTC)
+    assert as_utc(new_york).tzinfo == UTC
+    assert as_utc(datetime(2026, 11, 23, 5, 31)) == datetime(2026, 11, 23, 5, 31, tzinfo=UTC)
+
+
 def test_renewal_keeps_a_short_lease_alive_through_a_long_body(sessions: object) -> None:
     lease = SqlLease(sessions, "index", ttl_s=3, holder="host-a:1:aaaa")  # type: ignore[arg-type]
     assert lease.try_acquire()
@@ -116,6 +138,13 @@ def test_runs_are_recorded_and_a_busy_lease_makes_others_wait_or_refuse(core: Co
     waited = jobs.run("manual", on_wait=told.append)  # waits for the release, then runs
     assert waited is not None and waited.status == "succeeded" and len(told) == 1
     assert [r.trigger for r in recent_runs(core.sessions)] == ["manual", "manual"]
+
+
+def test_a_shutdown_before_the_lease_is_taken_starts_no_run(core: Core) -> None:
+    jobs = jobs_of(core)
+    jobs.shutdown()
+    assert jobs.run("scheduled", scheduled_for=utcnow()) is None
+    assert recent_runs(core.sessions) == []
 
 
 def test_a_run_left_running_by_a_dead_holder_is_marked_abandoned(core: Core) -> None:
