@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from bot.server import BotServer, build_server, slack_client
 from bot.services import Core, make_answerer, open_core
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
-from indexer.jobs import recent_runs
+from indexer.jobs import IndexBusy, recent_runs
 from indexer.lease import SqlLease
 from indexer.models import Lease, utcnow
 from tests.conftest import MILVUS_DOCS, MINILM
@@ -299,28 +298,33 @@ def test_db_upgrade_current_and_refusing_to_start_behind(
 
 
 def test_index_no_wait_exits_while_another_run_holds_the_lease_and_runs_lists_them(
-    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    minilm: LocalEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    docs = tmp_path / "docs"
-    shutil.copytree(MILVUS_DOCS, docs, ignore=shutil.ignore_patterns("LICENSE"))
-    env = {
-        "DOCSBOT_SOURCES": str(docs),
+    settings = make_settings(sources=[str(MILVUS_DOCS)])
+    core = open_core(settings, embedder=minilm)
+    assert IndexControl(core, schedule=False).jobs.run("manual") is not None
+    holder = SqlLease(core.sessions, "index", ttl_s=600, holder="other:1:x")
+    assert holder.try_acquire()
+    core.close()  # the CLI opens the index itself
+    for name, value in {
+        "DOCSBOT_SOURCES": str(MILVUS_DOCS),
+        "DOCSBOT_DATABASE_URL": settings.database_url,
+        "DOCSBOT_MILVUS_URI": settings.milvus_uri,
         "DOCSBOT_EMBEDDING_MODEL": MINILM,
         "DOCSBOT_RERANKER_MODEL": "none",
-    }
-    assert run(["index"], tmp_path, **env).returncode == 0
-    from config.db import make_engine, make_session_factory
+    }.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'docsbot.db'}")
-    holder = SqlLease(make_session_factory(engine), "index", ttl_s=600, holder="other:1:x")
-    assert holder.try_acquire()
-    busy = run(["index", "--no-wait"], tmp_path, **env)
-    assert busy.returncode == 2
-    assert "Another indexing run is in progress" in busy.stderr and "other:1:x" in busy.stderr
+    busy = runner.invoke(app, ["index", "--no-wait"])
+    assert isinstance(busy.exception, IndexBusy)  # main() turns it into exit status 2
+    assert "Another indexing run is in progress" in str(busy.exception)
+    assert "other:1:x" in str(busy.exception)
     holder.release()
-    engine.dispose()
 
-    listed = run(["runs", "--json"], tmp_path, **env)
+    listed = runner.invoke(app, ["runs", "--json"])
     [only] = json.loads(listed.stdout)
     assert (only["trigger"], only["status"], only["docs_seen"]) == ("manual", "succeeded", 7)
 
