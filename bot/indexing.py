@@ -34,10 +34,8 @@ class IndexControl:
             )
             self.schedule_text = "not scheduled: no sources are configured"
             plan = None
-        elif plan.interval_s:
-            self.schedule_text = f"every {settings.index_schedule}"
         else:
-            self.schedule_text = f"on '{plan.cron}' (UTC)"
+            self.schedule_text = plan.describe()
         self.scheduler = (
             IndexScheduler(self.jobs, plan, misfire_grace_s=settings.index_misfire_grace_s)
             if plan is not None

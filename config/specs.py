@@ -188,7 +188,12 @@ class Schedule:
     cron: str | None = None
 
     def describe(self) -> str:
-        return f"every {self.interval_s} s" if self.interval_s else f"cron '{self.cron}' (UTC)"
+        if not self.interval_s:
+            return f"on '{self.cron}' (UTC)"
+        for unit in ("w", "d", "h", "m"):  # the largest unit that divides it: 1h, not 3600 s
+            if self.interval_s % INTERVAL_SECONDS[unit] == 0:
+                return f"every {self.interval_s // INTERVAL_SECONDS[unit]}{unit}"
+        return f"every {self.interval_s}s"
 
 
 def parse_schedule(text: str) -> Schedule | None:

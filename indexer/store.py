@@ -208,6 +208,8 @@ class MilvusStore:
             self.client.delete(self.collection, ids=list(ids[start : start + DELETE_BATCH]))
 
     def count(self) -> int:
+        if not self.exists():  # a fresh install, before its first run
+            return 0
         result = self.client.query(self.collection, filter="", output_fields=["count(*)"])
         return int(result[0]["count(*)"]) if result else 0
 

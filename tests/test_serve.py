@@ -116,3 +116,55 @@ def test_index_serve_answer_vote_and_stats_with_only_the_environment(tmp_path: P
         assert serve.returncode == 0, logs
         assert "docsbot is up" in logs and "question 1 answered" in logs
         assert "Traceback" not in logs
+
+
+def test_serve_on_a_fresh_install_indexes_by_itself_then_answers(tmp_path: Path) -> None:
+    """The README's path with nothing indexed yet: `serve` comes up, its scheduler runs the
+    first index at once, and the bot answers from it."""
+    shutil.copytree(MILVUS_DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("LICENSE"))
+    port = free_port()
+    with FakeSlack() as slack, FakeOpenAI() as openai:
+        openai.chat_reply = "Use Docker Desktop to run Milvus on Windows [1]."
+        env = subprocess_environment(
+            HF_HUB_OFFLINE="1",
+            DOCSBOT_SOURCES="docs",
+            SLACK_BOT_TOKEN="xoxb-fresh",
+            SLACK_SIGNING_SECRET=SECRET,
+            DOCSBOT_SLACK_API_URL=slack.api_url,
+            OPENAI_BASE_URL=f"{openai.url}/v1",
+            DOCSBOT_PORT=str(port),
+        )
+        log = (tmp_path / "serve.log").open("w")
+        serve = subprocess.Popen(
+            [*DOCSBOT, "serve"], cwd=tmp_path, env=env, stdout=log, stderr=log, text=True
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", serve)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                listed = run(["runs", "--json"], tmp_path)  # SQL only: works beside serve
+                runs = json.loads(listed.stdout) if listed.returncode == 0 else []
+                if runs and runs[0]["status"] == "succeeded":
+                    break
+                time.sleep(1)
+            assert [(r["trigger"], r["docs_seen"]) for r in runs] == [("scheduled", 7)]
+            send = SlackSender(f"http://127.0.0.1:{port}/slack/events", SECRET)
+            send.event(
+                mention(
+                    "How do I install Milvus on Windows?", channel="C1", user="U1", ts="1.000001"
+                )
+            )
+            [answer] = slack.wait_for(
+                "chat.update", lambda p: kit.FEEDBACK_UP in action_ids(p.get("blocks") or [])
+            )
+            assert "Docker Desktop" in block_text(answer.params["blocks"])
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            try:
+                serve.wait(30)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+            log.close()
+    logs = (tmp_path / "serve.log").read_text()
+    assert serve.returncode == 0, logs
+    assert "nothing is indexed yet" in logs and "Traceback" not in logs
