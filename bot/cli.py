@@ -46,7 +46,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-register_ops(app)
 USER_ERRORS = (
     SettingsError,
     ModelUnavailable,
@@ -261,6 +260,9 @@ def serve(
             "another process" if no_scheduler else settings.index_schedule,
         )
         server.run_forever()
+
+
+register_ops(app)  # the operators' commands, listed after these in --help
 
 
 def main() -> None:

@@ -214,9 +214,12 @@ def scheduler(
         typer.Option(help="Serve /healthz and /metrics on this port (default: no HTTP)"),
     ] = None,
 ) -> None:
-    """Re-index on DOCSBOT_INDEX_SCHEDULE, as its own process: for setups where the bot runs
-    as `docsbot serve --no-scheduler` replicas against a Milvus server. Several schedulers
-    may run (one per host, say): each slot is indexed once."""
+    """Re-index on DOCSBOT_INDEX_SCHEDULE as a process of its own.
+
+    For setups where the bot runs as `docsbot serve --no-scheduler` replicas against a Milvus
+    server or `milvus-lite server`. Several schedulers may run (one per host, say): each slot
+    is indexed once, and one takes over when another dies mid-run.
+    """
     from bot.indexing import IndexControl
     from bot.logs import setup_logging
     from bot.metrics import Metrics
