@@ -94,7 +94,9 @@ def make_wsgi(
         if slack is not None and path == EVENTS_PATH:
             return slack(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"Not found. Slack posts to /slack/events; probes use /healthz; /metrics.\n"]
+        return [
+            b"Not found. Slack posts to /slack/events; probes use /healthz; Prometheus /metrics.\n"
+        ]
 
     return wsgi
 
