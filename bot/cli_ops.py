@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli_shared import emit_json, err, opened, out, require_sources, settings_of
@@ -34,12 +35,17 @@ def _since(text: str | None) -> datetime | None:
         raise SettingsError(str(error)) from None
 
 
-def _sessions(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the upgraded database, its connections closed on the way out."""
     from bot.services import open_database
     from config.db import make_session_factory
 
     engine = open_database(settings)
-    return engine, make_session_factory(engine)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 def stats(
@@ -51,11 +57,8 @@ def stats(
     from bot.stats import collect, describe
 
     moment = _since(since)
-    engine, sessions = _sessions(settings_of(ctx))
-    try:
+    with _database(settings_of(ctx)) as sessions:
         figures = collect(sessions, moment)
-    finally:
-        engine.dispose()
     if as_json:
         emit_json(figures)
         return
@@ -71,11 +74,8 @@ def runs(
     """The newest indexing runs: who started them, how they ended, what they did."""
     from indexer.jobs import recent_runs
 
-    engine, sessions = _sessions(settings_of(ctx))
-    try:
+    with _database(settings_of(ctx)) as sessions:
         recorded = recent_runs(sessions, limit)
-    finally:
-        engine.dispose()
     if as_json:
         emit_json(
             [
@@ -162,11 +162,8 @@ def report_gaps(
         logging.getLogger("docsbot").warning(notice)
     moment = _since(since)
     # SQL and the bot's embedder only, not Milvus: this works while `serve` holds the index.
-    engine, sessions = _sessions(settings)
-    try:
+    with _database(settings) as sessions:
         items = reports.gap_questions(sessions, moment, low_score)
-    finally:
-        engine.dispose()
     groups = []
     if items:  # no gaps, no model to load
         embedder = build_embedder(settings)
@@ -195,16 +192,13 @@ def feedback_export(
     from bot.reports import export_feedback_csv
 
     moment = _since(since)
-    engine, sessions = _sessions(settings_of(ctx))
-    try:
+    with _database(settings_of(ctx)) as sessions:
         if output is None:
-            rows = export_feedback_csv(sessions, sys.stdout, moment)
-        else:
-            with output.open("w", newline="", encoding="utf-8") as handle:
-                rows = export_feedback_csv(sessions, handle, moment)
-            err.print(f"wrote {rows} rows to {output}")
-    finally:
-        engine.dispose()
+            export_feedback_csv(sessions, sys.stdout, moment)
+            return
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            rows = export_feedback_csv(sessions, handle, moment)
+    err.print(f"wrote {rows} rows to {output}")
 
 
 def scheduler(

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import blocks as kit
 from bot.indexing import IndexControl
 from bot.mrkdwn import escape, link_label, safe_url
 from bot.stats import collect, parse_since
@@ -23,10 +24,6 @@ log = logging.getLogger(__name__)
 REINDEX_ACTION = "home_reindex"
 WINDOW = "7d"
 Block = dict[str, Any]
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 def _doc_link(entry: dict[str, Any]) -> str:
@@ -66,7 +63,7 @@ def home_view(
     helpful = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": "docsbot"}},
-        _section(
+        kit.section(
             f"*Last {WINDOW}:* {_count(figures['questions'], 'question')} · {figures['answered']} "
             f"answered · {figures['abstained']} not covered by the docs · "
             f"{figures['failed']} failed\n"
@@ -77,20 +74,20 @@ def home_view(
     latency = figures["latency_s"].get("total")
     if latency:
         blocks.append(
-            _section(
+            kit.section(
                 f"*Time to answer:* {latency['p50']:.1f} s typical, {latency['p95']:.1f} s slow"
             )
         )
     if figures["top_cited"]:
         lines = [f"• {_doc_link(e)} ({e['n']})" for e in figures["top_cited"][:5]]
-        blocks.append(_section("*Most cited docs:*\n" + "\n".join(lines)))
+        blocks.append(kit.section("*Most cited docs:*\n" + "\n".join(lines)))
     docs, chunks = index
     index_text = f"*Index:* {docs} documents, {chunks} chunks; re-indexing {schedule}."
     if runs:
         index_text += "\n" + "\n".join(_run_line(r) for r in runs[:3])
-    blocks += [{"type": "divider"}, _section(index_text)]
+    blocks += [{"type": "divider"}, kit.section(index_text)]
     if note:
-        blocks.append(_section(f":information_source: {escape(note)}"))
+        blocks.append(kit.section(f":information_source: {escape(note)}"))
     if is_admin:
         blocks.append(
             {

@@ -18,9 +18,6 @@ LEASE_S = 90.0  # a crashed worker's questions are claimed again this long after
 POLL_S = 2.0  # new questions normally wake the pool at once; polling finds other processes' work
 
 
-make_worker_id = process_id
-
-
 class WorkerPool:
     def __init__(
         self,
@@ -36,7 +33,7 @@ class WorkerPool:
         self.workers = workers
         self.lease_s = lease_s
         self.poll_s = poll_s
-        self.worker_id = make_worker_id()
+        self.worker_id = process_id()
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="answer")
         self._active: set[int] = set()
         self._lock = threading.Lock()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,18 +86,23 @@ def upgrade(engine: Engine) -> bool:
     head = head_revision(engine)
     if current_revision(engine) == head:
         return False
-    if engine.dialect.name != "postgresql":
+    with _upgrade_lock(engine):
+        if current_revision(engine) == head:
+            return False
         log.info("upgrading database schema to %s", head)
         command.upgrade(_alembic_config(engine), "head")
         return True
+
+
+@contextmanager
+def _upgrade_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
+        return
     with engine.connect() as lock:
         lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
         try:
-            if current_revision(engine) == head:
-                return False
-            log.info("upgrading database schema to %s", head)
-            command.upgrade(_alembic_config(engine), "head")
-            return True
+            yield
         finally:
             lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK_KEY})
             lock.commit()

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -221,8 +221,3 @@ class SqlLease:
                 self.release()
             except Exception:  # it expires on its own
                 log.exception("could not release the %s lease", self.name)
-
-
-def holder_of(sessions: sessionmaker[Session], name: str) -> str | None:
-    with sessions() as session:
-        return session.scalar(select(Lease.holder).where(Lease.name == name))

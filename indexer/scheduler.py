@@ -91,10 +91,6 @@ class IndexScheduler:
         when = "now (a run is due)" if late.total_seconds() >= 0 else f"at {first:%H:%M:%S} UTC"
         log.info("re-indexing %s; next run %s", self.schedule.describe(), when)
 
-    def next_run_time(self) -> datetime | None:
-        job = self.scheduler.get_job(JOB_ID)
-        return job.next_run_time if job else None
-
     def run_now(self, trigger: str = "home") -> None:
         """A one-off run outside the schedule (App Home's button), on the scheduler's thread
         pool, so the caller returns at once; the lease still keeps runs one at a time."""

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from bot.models import Question
 from bot.questions import Incoming, QuestionStore
 from config.db import make_engine, make_session_factory, upgrade
 from indexer.models import IndexedChunk, IndexedDocument, IndexRun
-from tests.conftest import MILVUS_DOCS, subprocess_environment
+from tests.conftest import MILVUS_DOCS, stop_process, subprocess_environment, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, action_ids
 from tests.test_cli import DOCSBOT
@@ -31,15 +31,6 @@ from tests.test_serve import free_port, wait_healthy
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 MILVUS_LITE = [sys.executable, "-c", "import sys; from milvus_lite.cmdline import main; main()"]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
@@ -82,16 +73,6 @@ def start(args: list[str], cwd: Path, env: dict[str, str], name: str) -> subproc
     # Logs go to files: a pipe nobody reads fills up and blocks a chatty process.
     log = (cwd / f"{name}.log").open("w")
     return subprocess.Popen([*DOCSBOT, *args], cwd=cwd, env=env, stdout=log, stderr=log, text=True)
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def write_corpus(root: Path, pages: int) -> None:
@@ -185,7 +166,7 @@ def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
         assert survivor.poll() is None and restarted.poll() is None
     finally:
         for process in schedulers.values():
-            stop(process)
+            stop_process(process)
         recorded = runs()
         engine.dispose()
     done = [r for r in recorded if r.status in ("succeeded", "failed")]
@@ -247,7 +228,7 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
             wait_until(lambda: answered() == 40, 240, "40 answers")
         finally:
             for process, _ in replicas:
-                stop(process)
+                stop_process(process)
         finals = [
             call.params
             for call in slack.calls_to("chat.update")

@@ -35,7 +35,7 @@ from indexer.embedding import LocalEmbedder
 from indexer.jobs import IndexBusy, recent_runs
 from indexer.lease import SqlLease
 from indexer.models import Lease, utcnow
-from tests.conftest import MILVUS_DOCS, MINILM
+from tests.conftest import MILVUS_DOCS, MINILM, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, mention
 from tests.test_cli import run
@@ -56,12 +56,11 @@ class Ops:
     def ask(self, ts: str) -> None:
         """A mention, waited for until its answer is recorded."""
         self.send.event(mention(WINDOWS, channel="C1", user="U1", ts=ts))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.store.exists(1) and self.store.get(1).status == "answered":
-                return
-            time.sleep(0.05)
-        raise AssertionError("the question was not answered")
+        wait_until(
+            lambda: self.store.exists(1) and self.store.get(1).status == "answered",
+            60,
+            "the question to be answered",
+        )
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.server.port}/metrics", timeout=5).text
@@ -73,13 +72,10 @@ class Ops:
         return self.published(before)
 
     def published(self, before: int) -> dict[str, Any]:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            calls = self.slack.calls_to("views.publish")
-            if len(calls) > before:
-                return calls[-1].params
-            time.sleep(0.05)
-        raise AssertionError("App Home was not published")
+        wait_until(
+            lambda: len(self.slack.calls_to("views.publish")) > before, 30, "App Home to publish"
+        )
+        return self.slack.calls_to("views.publish")[-1].params
 
     def click_reindex(self, user: str) -> dict[str, Any]:
         before = len(self.slack.calls_to("views.publish"))
@@ -152,12 +148,12 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
     assert REINDEX_ACTION in view_text(admin_view["view"])
     started = ops.click_reindex(ADMIN)
     assert "Re-index started" in view_text(started["view"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def done() -> bool:
         runs = recent_runs(ops.core.sessions)
-        if len(runs) == 2 and runs[0].status != "running":
-            break
-        time.sleep(0.1)
+        return len(runs) == 2 and runs[0].status != "running"
+
+    wait_until(done, 60, "the App Home run to end")
     assert [(r.trigger, r.status) for r in recent_runs(ops.core.sessions)] == [
         ("home", "succeeded"),
         ("manual", "succeeded"),
@@ -181,9 +177,7 @@ def test_metrics_count_outcomes_stages_and_index_state(ops: Ops) -> None:
     assert "docsbot_index_last_success_timestamp_seconds 0.0" not in before
 
     ops.ask("100.000001")
-    deadline = time.monotonic() + 10
-    while 'outcome="answered"' not in ops.metrics() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: 'outcome="answered"' in ops.metrics(), 10, "the answer to be counted")
     after = ops.metrics()
     assert 'docsbot_questions_total{outcome="answered"} 1.0' in after
     assert 'docsbot_stage_seconds_count{stage="total"} 1.0' in after
@@ -209,6 +203,18 @@ def test_json_logs_carry_the_question_id(ops: Ops) -> None:
     answered = [e for e in lines if e["message"].startswith("question 1 answered")]
     assert answered and answered[0]["question_id"] == 1 and answered[0]["level"] == "INFO"
     assert all({"time", "level", "logger", "message"} <= set(e) for e in lines)
+
+
+def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    """The in-process CLI reads the environment: give it the test's storage and model."""
+    for name, value in {
+        "DOCSBOT_DATABASE_URL": settings.database_url,
+        "DOCSBOT_MILVUS_URI": settings.milvus_uri,
+        "DOCSBOT_EMBEDDING_MODEL": MINILM,
+        "DOCSBOT_RERANKER_MODEL": "none",
+        **extra,
+    }.items():
+        monkeypatch.setenv(name, value)
 
 
 def fill_feedback(store: QuestionStore) -> None:
@@ -240,13 +246,7 @@ def test_report_gaps_groups_downvoted_and_abstained_questions(
     core = open_core(settings, embedder=minilm)
     fill_feedback(QuestionStore(core.sessions))
     core.close()
-    for name, value in {
-        "DOCSBOT_DATABASE_URL": settings.database_url,
-        "DOCSBOT_MILVUS_URI": settings.milvus_uri,
-        "DOCSBOT_EMBEDDING_MODEL": MINILM,
-        "DOCSBOT_RERANKER_MODEL": "none",
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_cli_at(settings, monkeypatch)
     runner = CliRunner()
 
     report = runner.invoke(app, ["report", "gaps", "--since", "30d"])
@@ -308,14 +308,7 @@ def test_index_no_wait_exits_while_another_run_holds_the_lease_and_runs_lists_th
     holder = SqlLease(core.sessions, "index", ttl_s=600, holder="other:1:x")
     assert holder.try_acquire()
     core.close()  # the CLI opens the index itself
-    for name, value in {
-        "DOCSBOT_SOURCES": str(MILVUS_DOCS),
-        "DOCSBOT_DATABASE_URL": settings.database_url,
-        "DOCSBOT_MILVUS_URI": settings.milvus_uri,
-        "DOCSBOT_EMBEDDING_MODEL": MINILM,
-        "DOCSBOT_RERANKER_MODEL": "none",
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_cli_at(settings, monkeypatch, DOCSBOT_SOURCES=str(MILVUS_DOCS))
     runner = CliRunner()
 
     busy = runner.invoke(app, ["index", "--no-wait"])

@@ -23,6 +23,7 @@ from indexer.jobs import IndexBusy, IndexJobs, recent_runs
 from indexer.lease import SqlLease
 from indexer.models import IndexRun, Lease, utcnow
 from indexer.scheduler import ANCHOR, IndexScheduler, latest_slot, make_trigger
+from tests.conftest import wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -198,15 +199,6 @@ def test_the_schedule_remembers_the_last_run_across_restarts(core: Core) -> None
     assert scheduler.first_run_time(now) < now  # missed while down: due already
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_source(
     core: Core, docs_copy: Path
 ) -> None:
@@ -224,7 +216,7 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
 
     scheduler.start()
     try:
-        wait_for(lambda: finished() >= 1, 60, "the first scheduled run")
+        wait_until(lambda: finished() >= 1, 60, "the first scheduled run")
         before = core.store.count()
         page = docs_copy / "faq" / "operational_faq.md"
         page.write_text(
@@ -232,14 +224,14 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
             "backups of every collection in the striped bucket.\n"
         )
         done = finished()
-        wait_for(lambda: finished() > done + 1, 60, "a run after the edit")
+        wait_until(lambda: finished() > done + 1, 60, "a run after the edit")
         assert "quartermaster zebra" in texts("Who keeps the nightly backups? zebra")
 
         removed = docs_copy / "about" / "limitations.md"
         assert removed.exists()
         removed.unlink()
         done = finished()
-        wait_for(lambda: finished() > done + 1, 60, "a run after the deletion")
+        wait_until(lambda: finished() > done + 1, 60, "a run after the deletion")
         rows = core.store.client.query(
             core.store.collection, filter='path == "about/limitations.md"', output_fields=["id"]
         )
@@ -250,7 +242,7 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
         moved = docs_copy.with_name("docs-away")
         shutil.move(docs_copy, moved)  # the folder is gone: unreadable as a whole
         done = finished()
-        wait_for(lambda: finished() > done + 1, 60, "a run with the source gone")
+        wait_until(lambda: finished() > done + 1, 60, "a run with the source gone")
         last = recent_runs(core.sessions, 1)[0]
         assert last.status == "failed" and "does not exist" in last.errors[0]
         assert core.store.count() == kept  # nothing deleted

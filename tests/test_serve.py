@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from bot import blocks as kit
-from tests.conftest import MILVUS_DOCS, subprocess_environment
+from tests.conftest import MILVUS_DOCS, stop_process, subprocess_environment, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, action_ids, block_text, mention
 from tests.test_cli import DOCSBOT, run
@@ -107,11 +106,7 @@ def test_index_serve_answer_vote_and_stats_with_only_the_environment(tmp_path: P
             assert (figures["abstained"], figures["failed"]) == (0, 0)
             assert (figures["feedback_up"], figures["feedback_down"]) == (1, 0)
         finally:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(30)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+            stop_process(serve, 30)
         logs = serve.stderr.read() if serve.stderr else ""
         assert serve.returncode == 0, logs
         assert "docsbot is up" in logs and "question 1 answered" in logs
@@ -140,13 +135,14 @@ def test_serve_on_a_fresh_install_indexes_by_itself_then_answers(tmp_path: Path)
         )
         try:
             wait_healthy(f"http://127.0.0.1:{port}/healthz", serve)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
+            runs: list[dict[str, object]] = []
+
+            def indexed() -> bool:
                 listed = run(["runs", "--json"], tmp_path)  # SQL only: works beside serve
-                runs = json.loads(listed.stdout) if listed.returncode == 0 else []
-                if runs and runs[0]["status"] == "succeeded":
-                    break
-                time.sleep(1)
+                runs[:] = json.loads(listed.stdout) if listed.returncode == 0 else []
+                return bool(runs) and runs[0]["status"] == "succeeded"
+
+            wait_until(indexed, 120, "the first scheduled run")
             assert [(r["trigger"], r["docs_seen"]) for r in runs] == [("scheduled", 7)]
             send = SlackSender(f"http://127.0.0.1:{port}/slack/events", SECRET)
             send.event(
@@ -159,11 +155,7 @@ def test_serve_on_a_fresh_install_indexes_by_itself_then_answers(tmp_path: Path)
             )
             assert "Docker Desktop" in block_text(answer.params["blocks"])
         finally:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(30)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+            stop_process(serve, 30)
             log.close()
     logs = (tmp_path / "serve.log").read_text()
     assert serve.returncode == 0, logs
