@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.benchlib import CORPUS  # noqa: E402
-from bot.services import make_indexer, open_core  # noqa: E402
+from bot.wiring import make_indexer, open_backends  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from indexer.jobs import IndexJobs  # noqa: E402
 
@@ -70,8 +70,8 @@ def main() -> None:
             embedding_model="sentence-transformers/all-MiniLM-L6-v2",
             reranker_model=None,
         )
-        core = open_core(settings)
-        jobs = IndexJobs(make_indexer(core), core.sessions, lease_s=60)
+        backends = open_backends(settings)
+        jobs = IndexJobs(make_indexer(backends), backends.sessions, lease_s=60)
         first, report = timed(jobs)
         print(
             f"{corpus.name}: {report['docs_seen']} pages, {report['chunks_embedded']} chunks; "
@@ -87,7 +87,7 @@ def main() -> None:
             seconds, edited = timed(jobs)
             rows["one page edited"].append(seconds)
             assert edited["docs_changed"] == 1, edited
-        core.close()
+        backends.close()
     rebuild = statistics.median(rows["rebuild"])
     print(f"\n{'run':18} {'median':>9}  vs re-embedding everything")
     figures: dict[str, object] = {"pages": report["docs_seen"], "chunks": report["chunks_embedded"]}

@@ -6,7 +6,7 @@ A Qwen3 causal LM with the published Qwen3-Reranker-0.6B configuration and rando
 - recipe: the model-card steps copied one for one (pairs tokenised without padding, truncated
   to 8192 - prefix - suffix, wrapped, `tokenizer.pad` on the left, full `model(**inputs).logits`,
   the no/yes columns at the last position, log_softmax, exp) in fp32, all 10 in one batch.
-- ours: bot.reranker.Qwen3Reranker in its default configuration on this machine (bf16 where
+- ours: bot.answer.rerankers.Qwen3Reranker in its default configuration on this machine (bf16 where
   indexer.hardware.pick_dtype("auto", "cpu") says so, on a bf16 copy of the same weights), and
   the same class in fp32 on the recipe's own model object, to separate the algorithmic gain from
   the precision gain.
@@ -48,7 +48,7 @@ from benchlib import (
     texts_of_lengths,
 )
 
-from bot.reranker import Qwen3Reranker
+from bot.answer.rerankers.qwen3 import Qwen3Reranker
 from indexer.hardware import pick_dtype
 from tests.fakes.seeds_recipe import RecipeReranker
 
@@ -58,7 +58,8 @@ QUERY = "How do I choose the index type and search parameters to get good recall
 INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 
 # The recipe lives in tests/fakes/seeds_recipe.py, shared with the exactness test; it keeps
-# its own copy of the prompt strings, so a drift from bot.reranker shows up as a token mismatch.
+# its own copy of the prompt strings, so a drift from bot.answer.rerankers.qwen3 shows up as a
+# token mismatch.
 
 
 def build_model(vocab_size: int, layers: int | None = None) -> Any:

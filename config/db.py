@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +11,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Insert, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-log = logging.getLogger(__name__)
+from config.errors import UserError
+from config.logger import get_logger
+
+log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_LOCK_KEY = 0x646F6373  # "docs": any constant other applications on the server don't use
 
@@ -25,7 +29,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class SchemaBehind(RuntimeError):
+class SchemaBehind(UserError, RuntimeError):
     """The database needs migrations and automatic upgrades are off."""
 
 
@@ -55,6 +59,14 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         pool_timeout=30,
         pool_recycle=1800,
     )
+
+
+def insert_if_absent(session: Session, table: type[Base], key: list[str], **values: Any) -> Insert:
+    """INSERT … ON CONFLICT (key) DO NOTHING, in the session's dialect: for rows several
+    processes may create at once, where a savepoint would commit on its own under pysqlite's
+    transaction handling."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    return insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -176,8 +176,14 @@ class SourceSpec(BaseModel):
         return None if cleaned == "." else cleaned
 
 
-INTERVAL = re.compile(r"^(\d+)\s*([smhdw])$")
-INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int | None:
+    """`90s`, `30m`, `12h`, `7d`, `2w` → seconds; None when `text` is not such a duration."""
+    match = DURATION.match(text.strip().lower())
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)] if match else None
 
 
 @dataclass(frozen=True)
@@ -191,8 +197,8 @@ class Schedule:
         if not self.interval_s:
             return f"on '{self.cron}' (UTC)"
         for unit in ("w", "d", "h", "m"):  # the largest unit that divides it: 1h, not 3600 s
-            if self.interval_s % INTERVAL_SECONDS[unit] == 0:
-                return f"every {self.interval_s // INTERVAL_SECONDS[unit]}{unit}"
+            if self.interval_s % UNIT_SECONDS[unit] == 0:
+                return f"every {self.interval_s // UNIT_SECONDS[unit]}{unit}"
         return f"every {self.interval_s}s"
 
 
@@ -201,8 +207,7 @@ def parse_schedule(text: str) -> Schedule | None:
     value = text.strip().lower()
     if value in {"", "off", "none", "false", "0"}:
         return None
-    if match := INTERVAL.match(value):
-        seconds = int(match.group(1)) * INTERVAL_SECONDS[match.group(2)]
+    if (seconds := parse_duration(value)) is not None:
         if seconds < 1:
             raise ValueError("the interval must be at least 1s")
         return Schedule(interval_s=seconds)

@@ -8,30 +8,29 @@ cosine similarity.
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
-from config.settings import Settings
+from config.logger import get_logger
+from config.settings import DEFAULT_INSTRUCTION, Settings
 from indexer.chunking import approx_token_counter
 from indexer.hardware import ensure_loadable, pick_device, pick_dtype
+from indexer.vectors import normalise
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Progress = Callable[[int], None]
 QWEN3_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery:"
-DEFAULT_QUERY_INSTRUCTION = (
-    "Given a web search query, retrieve relevant passages that answer the query"
-)
 
 
 class Embedder(Protocol):
     name: str
-    dim: int
     max_tokens: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_documents(
         self, texts: Sequence[str], progress: Progress | None = None
@@ -40,11 +39,6 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
-
-
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 class LocalEmbedder:
@@ -104,6 +98,8 @@ class LocalEmbedder:
         )
 
     def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             vectors = self.model.encode(
                 list(texts),
@@ -169,13 +165,21 @@ class RemoteEmbedder:
         self.requested_dim = dim
         # The server applies no prompt: Qwen3 queries need the instruction in the text itself.
         instruction = query_instruction or (
-            DEFAULT_QUERY_INSTRUCTION if "qwen3-embedding" in name.lower() else None
+            DEFAULT_INSTRUCTION if "qwen3-embedding" in name.lower() else None
         )
         self.query_prompt = (
             QWEN3_QUERY_TEMPLATE.format(instruction=instruction) if instruction else ""
         )
         self.max_tokens = 8192
-        self.dim = len(self._call(["dimension probe"])[0])
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Asked of the server on first use, not at construction: building the embedder must
+        not need the network (`report gaps` with no gaps, `--help`)."""
+        if self._dim is None:
+            self._dim = len(self._call(["dimension probe"])[0])
+        return self._dim
 
     def _call(self, texts: list[str]) -> np.ndarray:
         kwargs: dict[str, Any] = {"dimensions": self.requested_dim} if self.requested_dim else {}

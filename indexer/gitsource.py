@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import os
 import shutil
 import signal
@@ -17,10 +16,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from config.logger import get_logger
 from config.specs import SourceSpec, redact
 from indexer.sources import SourceUnavailable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 TIMEOUT_S = 300.0
 
 

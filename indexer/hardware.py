@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from config.errors import UserError
+from config.logger import get_logger
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import torch
+
+log = get_logger(__name__)
 PACKAGED_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 HUB_HOST = "huggingface.co"
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(UserError, RuntimeError):
     """A configured model cannot be loaded here; the message says how to get it."""
 
 
@@ -88,6 +92,8 @@ def ensure_loadable(name: str, role: str, setting: str) -> ModelRef:
 
 
 def pick_device(setting: str) -> str:
+    import torch
+
     if setting == "cuda" and not torch.cuda.is_available():
         raise ModelUnavailable("DOCSBOT_DEVICE=cuda but no CUDA device is visible to torch")
     if setting == "auto":
@@ -106,6 +112,8 @@ def cpu_has_bf16() -> bool:
 
 
 def pick_dtype(setting: str, device: str) -> torch.dtype:
+    import torch
+
     if setting != "auto":
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
             setting

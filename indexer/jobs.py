@@ -3,7 +3,6 @@ recorded with its counts and errors, whoever started it (a person, the schedule,
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,16 +12,18 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.errors import UserError
+from config.logger import get_logger
 from indexer.lease import LeaseInfo, LeaseLost, SqlLease
-from indexer.models import IndexedChunk, IndexedDocument, IndexRun, as_utc, utcnow
 from indexer.runner import Indexer, IndexProgress, IndexReport
+from indexer.tables import IndexedChunk, IndexedDocument, IndexRun, as_utc, utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 LEASE_NAME = "index"
 Trigger = Literal["manual", "scheduled", "home"]
 
 
-class IndexBusy(RuntimeError):
+class IndexBusy(UserError, RuntimeError):
     """Another run holds the lease and the caller chose not to wait."""
 
 

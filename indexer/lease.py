@@ -10,7 +10,6 @@ Clocks: expiry is written and compared by each process's own UTC clock, so hosts
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import socket
 import threading
@@ -21,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from indexer.models import Lease, as_utc, utcnow
+from config.db import insert_if_absent
+from config.logger import get_logger
+from indexer.tables import Lease, as_utc, utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class LeaseLost(RuntimeError):
@@ -139,12 +138,10 @@ class SqlLease:
             )
             won = result.rowcount == 1  # type: ignore[attr-defined]
             if not won:
-                insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
                 inserted = session.execute(
-                    insert(Lease)
-                    .values(name=self.name, **values)
-                    .on_conflict_do_nothing(index_elements=["name"])
-                    .returning(Lease.name)
+                    insert_if_absent(session, Lease, ["name"], name=self.name, **values).returning(
+                        Lease.name
+                    )
                 )
                 won = inserted.first() is not None
         if won:

@@ -8,7 +8,6 @@ question asked mid-run never finds a hole; a source that cannot be read keeps it
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,18 +17,20 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from config.errors import UserError
+from config.logger import get_logger
 from config.settings import Settings, SourceSpec
 from indexer.chunking import Chunk, Chunker
 from indexer.embedding import Embedder
-from indexer.models import IndexedChunk, IndexedDocument, utcnow
 from indexer.sources import Document, LoadStats, SourceUnavailable, load_source
 from indexer.store import MilvusStore
+from indexer.tables import IndexedChunk, IndexedDocument, utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 FLUSH_CHUNKS = 256  # embed and write in groups this size: big batches, bounded memory
 
 
-class NoSources(ValueError):
+class NoSources(UserError, ValueError):
     """No sources configured: refusing to run rather than delete the whole index."""
 
 

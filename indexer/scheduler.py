@@ -12,7 +12,6 @@ of the interval silently starting over at every deploy.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,11 +21,12 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from config.logger import get_logger
 from config.specs import Schedule
 from indexer.jobs import IndexJobs, last_started
-from indexer.models import as_utc, utcnow
+from indexer.tables import as_utc, utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 JOB_ID = "docsbot-reindex"
 NOW_JOB_ID = "docsbot-reindex-now"
 ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at midnight: daily/weekly grids look tidy

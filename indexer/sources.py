@@ -8,7 +8,6 @@ read at all raises SourceUnavailable: either way its indexed chunks stay.
 
 from __future__ import annotations
 
-import logging
 import os
 import posixpath
 import stat
@@ -21,13 +20,13 @@ from xml.etree import ElementTree
 
 import httpx
 
+from config.logger import get_logger
 from config.settings import SourceSpec
 from indexer import parsing
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "_build"}
 MAX_SITEMAP_PAGES = 5000
-GIT_CACHE_DIR = Path("./data/git")
 
 
 class SourceUnavailable(RuntimeError):
@@ -271,10 +270,14 @@ def load_source(
     stats: LoadStats,
     client: httpx.Client | None = None,
     *,
-    git_cache_dir: Path = GIT_CACHE_DIR,
+    git_cache_dir: Path | None = None,
 ) -> Iterator[Document]:
+    """`git_cache_dir` (DOCSBOT_GIT_CACHE_DIR) is where a git source is cloned and pulled."""
     if spec.is_git:
         from indexer import gitsource  # it raises our SourceUnavailable: no import cycle
+
+        if git_cache_dir is None:
+            raise ValueError("a git source needs a cache folder (DOCSBOT_GIT_CACHE_DIR)")
 
         root = gitsource.checkout(spec, git_cache_dir)
         yield from load_folder(spec, max_bytes, stats, root=root)

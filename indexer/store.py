@@ -7,9 +7,7 @@ another model is refused instead of searching garbage.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +15,32 @@ import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
+from config.errors import UserError
+from config.logger import get_logger
 from config.settings import Settings
 from indexer import lexical
 from indexer.chunking import Chunk
+from indexer.hits import Hit
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 SCHEMA_VERSION = "1"
 PROP_MODEL = "docsbot.embedding_model"
 PROP_DIM = "docsbot.embedding_dim"
 PROP_SCHEMA = "docsbot.schema_version"
 OUTPUT_FIELDS = ["source_key", "path", "title", "heading", "url", "text"]
-RRF_K = 60
 ANALYZER = {"tokenizer": "standard"}
 DELETE_BATCH = 500
 
 
-class IndexMismatch(RuntimeError):
+class IndexMismatch(UserError, RuntimeError):
     """The collection was built with another embedding model or dimension."""
 
 
-class IndexMissing(RuntimeError):
+class IndexMissing(UserError, RuntimeError):
     """Nothing has been indexed yet."""
 
 
-@dataclass(frozen=True)
-class Hit:
-    id: str
-    score: float
-    source_key: str
-    path: str
-    title: str
-    heading: str
-    url: str
-    text: str
-
-
-class IndexUnreachable(RuntimeError):
+class IndexUnreachable(UserError, RuntimeError):
     """Milvus could not be opened: a Lite file another process holds, or a server down."""
 
 
@@ -81,11 +69,20 @@ def connect(settings: Settings) -> MilvusClient:
 
 
 class MilvusStore:
-    def __init__(self, client: MilvusClient, collection: str, model: str, dim: int) -> None:
+    def __init__(
+        self, client: MilvusClient, collection: str, model: str, dim: int | Callable[[], int]
+    ) -> None:
+        """`dim` may be a callable: a remote embedder learns its dimension on first use."""
         self.client = client
         self.collection = collection
         self.model = model
-        self.dim = dim
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        if callable(self._dim):
+            self._dim = self._dim()
+        return self._dim
 
     def exists(self) -> bool:
         return bool(self.client.has_collection(self.collection))
@@ -248,28 +245,3 @@ class MilvusStore:
             output_fields=OUTPUT_FIELDS,
         )
         return self._hits(result)
-
-    def search_hybrid(self, vector: list[float], text: str, limit: int) -> list[Hit]:
-        """Dense and BM25 results fused with reciprocal rank fusion (RRF, k=60).
-
-        Fused here rather than with Milvus' RRFRanker: a chunk found by only one retriever at
-        rank r scores exactly 1/(k+r) whichever retriever found it, so exact ties are common
-        at the top, and RRFRanker breaks them arbitrarily. Here they go to the semantic
-        match, then to the keyword one — measured on the dev set, that order matters (recall@1
-        0.71 with arbitrary ties, 0.79 with this rule, all-MiniLM-L6-v2).
-        """
-        return rrf_fuse([self.search_dense(vector, limit), self.search_bm25(text, limit)], limit)
-
-
-def rrf_fuse(rankings: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
-    """Reciprocal rank fusion; ties go to the earlier ranking, then to the better rank."""
-    scores: dict[str, float] = {}
-    first_seen: dict[str, tuple[int, int]] = {}
-    hits: dict[str, Hit] = {}
-    for which, ranking in enumerate(rankings):
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
-            first_seen.setdefault(hit.id, (which, rank))
-            hits.setdefault(hit.id, hit)
-    order = sorted(scores, key=lambda i: (-scores[i], first_seen[i]))
-    return [replace(hits[i], score=round(scores[i], 6)) for i in order[:limit]]

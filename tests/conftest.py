@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from config.settings import Settings
+from config.settings import Settings, SourceSpec
 from indexer.embedding import LocalEmbedder
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tiny_qwen import build_embedder, build_reranker
@@ -37,19 +37,26 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 OWN_VARIABLES = ("DOCSBOT_", "OPENAI_", "SLACK_")
+# The suite's own switches (DOCSBOT_TEST_POSTGRES_URL, DOCSBOT_TEST_REQUIRE_POSTGRES): read
+# once at import, and not settings, so docsbot itself ignores them.
+TEST_VARIABLES = "DOCSBOT_TEST_"
+
+
+def _is_own(name: str) -> bool:
+    return name.startswith(OWN_VARIABLES) and not name.startswith(TEST_VARIABLES)
 
 
 def clear_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's own DOCSBOT_*/OPENAI_*/SLACK_* variables must not leak into a test."""
     for name in list(os.environ):
-        if name.startswith(OWN_VARIABLES):
+        if _is_own(name):
             monkeypatch.delenv(name, raising=False)
 
 
 def subprocess_environment(**extra: str) -> dict[str, str]:
     """The environment for a `docsbot` child process: ours without those variables, the
     checkout importable, then `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
+    env = {k: v for k, v in os.environ.items() if not _is_own(k)}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     env.update(extra)
     return env
@@ -106,14 +113,68 @@ def docs_copy(tmp_path: Path) -> Path:
     return target
 
 
+MILVUS_SOURCE = "milvus-docs"
+
+
+def milvus_docs_source(docs: Path) -> SourceSpec:
+    """The fixture corpus as a named source: its key in the index does not depend on where a
+    copy of it lies, so one pristine index serves every test's copy of the docs."""
+    return SourceSpec(
+        location=str(docs), base_url="https://milvus.io/docs/{stem}.md", name=MILVUS_SOURCE
+    )
+
+
+def storage(root: Path) -> dict[str, str]:
+    """Milvus Lite and SQLite under `root`/data: where make_settings points a test."""
+    return {
+        "milvus_uri": str(root / "data" / "milvus.db"),
+        "database_url": f"sqlite:///{root / 'data' / 'docsbot.db'}",
+    }
+
+
+@pytest.fixture(scope="session")
+def pristine_index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Path:
+    """The fixture docs indexed once per session (per xdist worker) with all-MiniLM-L6-v2:
+    tests that need an indexed corpus copy it (`indexed_data`) instead of indexing again."""
+    from bot.wiring import make_indexer, open_backends
+
+    root = tmp_path_factory.mktemp("pristine")
+    docs = root / "docs"
+    shutil.copytree(MILVUS_DOCS, docs, ignore=shutil.ignore_patterns("LICENSE"))
+    with pytest.MonkeyPatch.context() as mp:
+        clear_own_variables(mp)
+        settings = Settings(
+            **storage(root),
+            sources=[milvus_docs_source(docs)],
+            embedding_model=MINILM,
+            reranker_model=None,
+            device="cpu",
+            dtype="float32",
+        )
+        backends = open_backends(settings, embedder=minilm)
+        try:
+            assert make_indexer(backends).run().docs_added == 7
+        finally:
+            backends.close()
+    return root / "data"
+
+
+@pytest.fixture
+def indexed_data(tmp_path: Path, pristine_index: Path) -> Path:
+    """A private copy of the pristine index where `make_settings` looks (tmp_path/data); index
+    `docs_copy` as `milvus_docs_source(docs_copy)` and nothing needs embedding."""
+    target = tmp_path / "data"
+    shutil.copytree(pristine_index, target)
+    return target
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings on embedded storage in the test's tmp dir; keyword arguments override."""
 
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "milvus_uri": str(tmp_path / "data" / "milvus.db"),
-            "database_url": f"sqlite:///{tmp_path / 'data' / 'docsbot.db'}",
+            **storage(tmp_path),
             "embedding_model": MINILM,
             "reranker_model": None,
             "llm_model": "gpt-4o",
@@ -135,13 +196,14 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 POSTGRES_URL = os.environ.get(
     "DOCSBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REQUIRE_POSTGRES = os.environ.get("DOCSBOT_TEST_REQUIRE_POSTGRES") == "1"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards.
 
-    Skips (saying why) where no server answers, unless DOCSBOT_REQUIRE_POSTGRES=1 (CI), where
+    Skips (saying why) where no server answers, unless DOCSBOT_TEST_REQUIRE_POSTGRES=1 (CI), where
     a missing server is a failure: storage tests must not silently stop running there.
     """
     import uuid
@@ -155,7 +217,7 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as error:
-        if os.environ.get("DOCSBOT_REQUIRE_POSTGRES") == "1":
+        if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {error}")
         pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({type(error).__name__})")
     name = f"docsbot_test_{uuid.uuid4().hex[:12]}"

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.answering import Answer, Answerer
-from bot.llm import (
+from bot.answer.llm import (
     SYSTEM_PROMPT,
     LLMError,
     NumberedSource,
@@ -24,11 +23,15 @@ from bot.llm import (
     format_sources,
     renumber_citations,
 )
-from bot.reranker import HttpReranker, Reranker
-from bot.services import Core, make_answerer, make_indexer, open_core
+from bot.answer.pipeline import Answerer
+from bot.answer.rerankers import Reranker
+from bot.answer.rerankers.http import HttpReranker
+from bot.answer.retrieval import rrf_fuse
+from bot.answer.types import Answer
+from bot.wiring import Backends, make_answerer, make_indexer, open_backends
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
-from indexer.store import Hit, rrf_fuse
+from indexer.hits import Hit
 from tests.conftest import clear_own_variables
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -44,7 +47,7 @@ CHAT = "/v1/chat/completions"
 @pytest.fixture(scope="module")
 def indexed(
     tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder
-) -> Iterator[tuple[Core, dict[str, Any]]]:
+) -> Iterator[tuple[Backends, dict[str, Any]]]:
     """One index of the fixture docs for the whole module; tests only read it."""
     root = tmp_path_factory.mktemp("answering")
     docs = root / "docs"
@@ -63,17 +66,19 @@ def indexed(
     with pytest.MonkeyPatch.context() as mp:
         clear_own_variables(mp)
         mp.chdir(root)
-        core = open_core(Settings(**values), embedder=minilm)
-        report = make_indexer(core).run()
+        backends = open_backends(Settings(**values), embedder=minilm)
+        report = make_indexer(backends).run()
     assert report.docs_added == 7
-    yield core, {**values, "_docs": docs}
-    core.close()
+    yield backends, {**values, "_docs": docs}
+    backends.close()
 
 
 @pytest.fixture
-def build(indexed: tuple[Core, dict[str, Any]], fake_openai: FakeOpenAI) -> Callable[..., Answerer]:
+def build(
+    indexed: tuple[Backends, dict[str, Any]], fake_openai: FakeOpenAI
+) -> Callable[..., Answerer]:
     """An Answerer over the shared index; LLM on the fake server unless overridden."""
-    core, values = indexed
+    backends, values = indexed
 
     def make(reranker: Reranker | None = None, **overrides: Any) -> Answerer:
         settings_values = {k: v for k, v in values.items() if not k.startswith("_")}
@@ -82,14 +87,14 @@ def build(indexed: tuple[Core, dict[str, Any]], fake_openai: FakeOpenAI) -> Call
         )
         settings_values.update(overrides)
         return make_answerer(
-            replace(core, settings=Settings(**settings_values)), reranker, load=False
+            replace(backends, settings=Settings(**settings_values)), reranker, load=False
         )
 
     return make
 
 
 @pytest.fixture
-def docs_root(indexed: tuple[Core, dict[str, Any]]) -> Path:
+def docs_root(indexed: tuple[Backends, dict[str, Any]]) -> Path:
     return Path(indexed[1]["_docs"])
 
 

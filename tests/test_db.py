@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from bot.services import make_indexer, open_core
+from bot.wiring import make_indexer, open_backends
 from config.db import current_revision, head_revision, make_engine, upgrade
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
@@ -49,16 +49,42 @@ def test_incremental_index_state_on_postgresql(
     docs_copy: Path,
     minilm: LocalEmbedder,
 ) -> None:
-    core = open_core(
+    backends = open_backends(
         make_settings(database_url=postgres_url, sources=[str(docs_copy)]), embedder=minilm
     )
     try:
-        indexer = make_indexer(core)
+        indexer = make_indexer(backends)
         first = indexer.run()
         page = docs_copy / "reference" / "bitset.md"
         page.write_text(page.read_text() + "\n\nA closing remark about bitsets.\n")
         second = indexer.run()
     finally:
-        core.close()
+        backends.close()
     assert first.docs_added == 7
     assert (second.docs_changed, second.chunks_embedded, second.chunks_deleted) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_build_exactly_the_orm_tables(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A column added to a table class without a migration (or the other way round) shows
+    here, not on a user's database."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import bot.queue.tables
+    import indexer.tables
+    from config.db import Base
+
+    assert bot.queue.tables.Question.__table__.metadata is indexer.tables.Lease.__table__.metadata
+    url = sqlite_url(tmp_path) if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            differences = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

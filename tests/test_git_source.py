@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.services import Core, make_indexer, open_core
+from bot.wiring import Backends, make_indexer, open_backends
 from config.settings import Settings, SourceSpec, load_settings
 from config.specs import redact
 from indexer import gitsource
@@ -84,7 +84,7 @@ def load(text: str, cache: Path, stats: LoadStats | None = None) -> dict[str, Do
 def test_clone_loads_the_repository_and_logs_the_commit(
     remote: Remote, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="indexer.gitsource")
+    caplog.set_level(logging.INFO, logger="docsbot.indexer.gitsource")
     spec = SourceSpec.parse(f"git+{remote.url}")
 
     docs = load(f"git+{remote.url}", cache)
@@ -375,16 +375,16 @@ def git_settings(make_settings: Callable[..., Settings], remote: Remote) -> Sett
 
 
 @pytest.fixture
-def indexed(git_settings: Settings, minilm: LocalEmbedder) -> Iterator[Core]:
-    core = open_core(git_settings, embedder=minilm)
+def indexed(git_settings: Settings, minilm: LocalEmbedder) -> Iterator[Backends]:
+    backends = open_backends(git_settings, embedder=minilm)
     try:
-        yield core
+        yield backends
     finally:
-        core.close()
+        backends.close()
 
 
 def test_indexer_keeps_the_chunks_of_a_remote_that_disappeared(
-    indexed: Core, remote: Remote
+    indexed: Backends, remote: Remote
 ) -> None:
     indexer = make_indexer(indexed)
     first = indexer.run()

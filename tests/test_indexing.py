@@ -3,44 +3,62 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.services import Core, make_indexer, open_core
+from bot.wiring import Backends, make_indexer, open_backends
 from config.settings import Settings, SourceSpec
 from indexer.embedding import LocalEmbedder
-from indexer.models import IndexedChunk, IndexedDocument
 from indexer.store import IndexMismatch
-from tests.conftest import Site, html_page
+from indexer.tables import IndexedChunk, IndexedDocument
+from tests.conftest import Site, html_page, milvus_docs_source
 
 
 @pytest.fixture
-def core(make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder) -> Core:
-    settings = make_settings(sources=[f"{docs_copy}=https://milvus.io/docs/{{stem}}.md"])
-    opened = open_core(settings, embedder=minilm)
+def backends(
+    make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder
+) -> Iterator[Backends]:
+    """Nothing indexed yet: for the tests of a first run."""
+    opened = open_backends(make_settings(sources=[milvus_docs_source(docs_copy)]), embedder=minilm)
     yield opened
     opened.close()
 
 
-def milvus_ids(core: Core, path: str | None = None) -> set[str]:
+@pytest.fixture
+def indexed(
+    indexed_data: Path,
+    make_settings: Callable[..., Settings],
+    docs_copy: Path,
+    minilm: LocalEmbedder,
+) -> Iterator[Backends]:
+    """The docs already indexed once (a copy of the session's pristine index)."""
+    opened = open_backends(make_settings(sources=[milvus_docs_source(docs_copy)]), embedder=minilm)
+    opened.store.check_model()
+    yield opened
+    opened.close()
+
+
+def milvus_ids(backends: Backends, path: str | None = None) -> set[str]:
     where = f'path == "{path}"' if path else 'id != ""'
-    rows = core.store.client.query(core.store.collection, filter=where, output_fields=["id"])
+    rows = backends.store.client.query(
+        backends.store.collection, filter=where, output_fields=["id"]
+    )
     return {row["id"] for row in rows}
 
 
-def test_first_run_indexes_every_page_with_links_and_state(core: Core) -> None:
-    report = make_indexer(core).run()
+def test_first_run_indexes_every_page_with_links_and_state(backends: Backends) -> None:
+    report = make_indexer(backends).run()
 
     # 7 pages in the fixture; fragments/cpu_support.md is included by operational_faq.md and
     # so is not a page of its own.
     assert report.docs_seen == 7
     assert report.docs_added == 7
-    assert report.chunks_embedded == core.store.count() > 8
-    rows = core.store.client.query(
-        core.store.collection,
+    assert report.chunks_embedded == backends.store.count() > 8
+    rows = backends.store.client.query(
+        backends.store.collection,
         filter='path == "faq/operational_faq.md"',
         output_fields=["title", "heading", "url", "text"],
     )
@@ -51,30 +69,28 @@ def test_first_run_indexes_every_page_with_links_and_state(core: Core) -> None:
     )
     # The fragment's words are indexed inside the page that includes it.
     assert any("SSE4.2" in r["text"] for r in rows)
-    assert not milvus_ids(core, "fragments/cpu_support.md")
-    with core.sessions() as session:
+    assert not milvus_ids(backends, "fragments/cpu_support.md")
+    with backends.sessions() as session:
         assert session.scalar(select(func.count()).select_from(IndexedDocument)) == 7
         stored = session.scalar(select(func.count()).select_from(IndexedChunk))
-    assert stored == core.store.count()
+    assert stored == backends.store.count()
 
 
-def test_second_run_embeds_nothing(core: Core) -> None:
-    indexer = make_indexer(core)
-    indexer.run()
-    before = milvus_ids(core)
+def test_second_run_embeds_nothing(indexed: Backends) -> None:
+    before = milvus_ids(indexed)
 
-    report = indexer.run()
+    report = make_indexer(indexed).run()
 
     assert (report.docs_seen, report.docs_added, report.docs_changed) == (7, 0, 0)
     assert (report.chunks_embedded, report.chunks_deleted) == (0, 0)
-    assert milvus_ids(core) == before
+    assert milvus_ids(indexed) == before
 
 
-def test_editing_one_section_reembeds_only_that_chunk(core: Core, docs_copy: Path) -> None:
-    indexer = make_indexer(core)
-    indexer.run()
+def test_editing_one_section_reembeds_only_that_chunk(indexed: Backends, docs_copy: Path) -> None:
+    backends = indexed
+    indexer = make_indexer(backends)
     page = docs_copy / "faq" / "operational_faq.md"
-    before = milvus_ids(core, "faq/operational_faq.md")
+    before = milvus_ids(backends, "faq/operational_faq.md")
     text = page.read_text()
     page.write_text(
         text.replace(
@@ -85,56 +101,59 @@ def test_editing_one_section_reembeds_only_that_chunk(core: Core, docs_copy: Pat
 
     report = indexer.run()
 
-    after = milvus_ids(core, "faq/operational_faq.md")
+    after = milvus_ids(backends, "faq/operational_faq.md")
     assert (report.docs_changed, report.docs_added) == (1, 0)
     assert report.chunks_embedded == 1 == report.chunks_deleted
     assert len(after - before) == 1 and len(before - after) == 1
     new_id = (after - before).pop()
-    row = core.store.client.get(core.store.collection, ids=[new_id], output_fields=["text"])[0]
+    row = backends.store.client.get(
+        backends.store.collection, ids=[new_id], output_fields=["text"]
+    )[0]
     assert "WSL2" in row["text"]
 
 
-def test_deleting_a_file_removes_its_chunks(core: Core, docs_copy: Path) -> None:
-    indexer = make_indexer(core)
-    indexer.run()
-    assert milvus_ids(core, "reference/bitset.md")
+def test_deleting_a_file_removes_its_chunks(indexed: Backends, docs_copy: Path) -> None:
+    backends = indexed
+    indexer = make_indexer(backends)
+    assert milvus_ids(backends, "reference/bitset.md")
     (docs_copy / "reference" / "bitset.md").unlink()
 
     report = indexer.run()
 
     assert report.docs_removed == 1
-    assert not milvus_ids(core, "reference/bitset.md")
+    assert not milvus_ids(backends, "reference/bitset.md")
     assert report.chunks_deleted > 0
-    with core.sessions() as session:
+    with backends.sessions() as session:
         paths = set(session.scalars(select(IndexedDocument.path)))
     assert "reference/bitset.md" not in paths
 
 
-def test_missing_source_keeps_its_chunks(core: Core, docs_copy: Path) -> None:
-    indexer = make_indexer(core)
-    indexer.run()
-    before = milvus_ids(core)
+def test_missing_source_keeps_its_chunks(indexed: Backends, docs_copy: Path) -> None:
+    backends = indexed
+    indexer = make_indexer(backends)
+    before = milvus_ids(backends)
     moved = docs_copy.rename(docs_copy.with_name("elsewhere"))
 
     report = indexer.run()
 
     assert report.failed_sources and str(docs_copy) in report.failed_sources[0]
     assert report.docs_removed == 0 and report.chunks_deleted == 0
-    assert milvus_ids(core) == before
+    assert milvus_ids(backends) == before
     moved.rename(docs_copy)
 
 
 def test_bad_files_are_skipped_with_one_log_line_each(
-    core: Core, docs_copy: Path, caplog: pytest.LogCaptureFixture
+    indexed: Backends, docs_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    backends = indexed
     (docs_copy / "empty.md").write_text("   \n")
     (docs_copy / "latin1.md").write_bytes("# Caf\xe9\n".encode("latin-1"))
     (docs_copy / "binary.md").write_bytes(b"\x89PNG\x00\x00binary")
     (docs_copy / "huge.txt").write_text("x" * 3_000_000)
     (docs_copy / "image.png").write_bytes(b"\x89PNG")  # unsupported type: silently ignored
 
-    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
-        report = make_indexer(core).run()
+    with caplog.at_level(logging.WARNING, logger="docsbot.indexer.sources"):
+        report = make_indexer(backends).run()
 
     assert report.files_skipped == 4
     assert report.docs_seen == 7
@@ -149,28 +168,28 @@ def test_bad_files_are_skipped_with_one_log_line_each(
 
 
 def test_index_built_with_another_model_is_refused(
-    core: Core, make_settings: Callable[..., Settings], tiny_models: dict[str, Path]
+    indexed: Backends, make_settings: Callable[..., Settings], tiny_models: dict[str, Path]
 ) -> None:
-    make_indexer(core).run()
-    core.close()
+    indexed.close()
     other = make_settings(embedding_model=str(tiny_models["embedder"]))
 
     with pytest.raises(IndexMismatch, match=r"re-index|--rebuild") as raised:
-        open_core(other).store.check_model()
+        open_backends(other).store.check_model()
     assert "all-MiniLM-L6-v2" in str(raised.value)
 
 
-def test_rebuild_starts_over(core: Core) -> None:
-    indexer = make_indexer(core)
-    first = indexer.run()
-    report = indexer.run(rebuild=True)
+def test_rebuild_starts_over(indexed: Backends) -> None:
+    before = indexed.store.count()
+    report = make_indexer(indexed).run(rebuild=True)
     assert report.docs_added == 7
-    assert report.chunks_embedded == first.chunks_embedded == core.store.count()
+    assert report.chunks_embedded == before == indexed.store.count()
 
 
-def test_sources_can_be_narrowed_and_removed_sources_vanish(core: Core, docs_copy: Path) -> None:
-    indexer = make_indexer(core)
-    indexer.run()
+def test_sources_can_be_narrowed_and_removed_sources_vanish(
+    indexed: Backends, docs_copy: Path
+) -> None:
+    backends = indexed
+    indexer = make_indexer(backends)
     only_faq = SourceSpec(location=str(docs_copy / "faq"))
 
     report = indexer.run([only_faq])
@@ -178,8 +197,8 @@ def test_sources_can_be_narrowed_and_removed_sources_vanish(core: Core, docs_cop
     # The old source is no longer configured: its pages go; the faq pages come back under
     # their new source with paths relative to it.
     assert report.docs_removed == 7
-    assert {r for r in milvus_ids(core, "product_faq.md")}
-    assert not milvus_ids(core, "faq/product_faq.md")
+    assert {r for r in milvus_ids(backends, "product_faq.md")}
+    assert not milvus_ids(backends, "faq/product_faq.md")
 
 
 def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
@@ -194,9 +213,9 @@ def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
         site.pages[path] = (200, "text/html", body)
     urls = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in pages)
     site.pages["/sitemap.xml"] = (200, "application/xml", f"<urlset>{urls}</urlset>")
-    core = open_core(make_settings(sources=[site.url("/sitemap.xml")]), embedder=minilm)
+    backends = open_backends(make_settings(sources=[site.url("/sitemap.xml")]), embedder=minilm)
     try:
-        indexer = make_indexer(core)
+        indexer = make_indexer(backends)
         assert indexer.run().docs_added == 3
         site.pages["/b"] = (503, "text/plain", "maintenance")  # down for now
         del site.pages["/c"]  # gone: 404
@@ -204,7 +223,7 @@ def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
         report = indexer.run()
 
         assert report.docs_removed == 1
-        assert milvus_ids(core, site.url("/b")), "a page that is down for now keeps its chunks"
-        assert not milvus_ids(core, site.url("/c"))
+        assert milvus_ids(backends, site.url("/b")), "a page that is down for now keeps its chunks"
+        assert not milvus_ids(backends, site.url("/c"))
     finally:
-        core.close()
+        backends.close()

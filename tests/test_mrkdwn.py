@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot import blocks as kit
-from bot.answering import Answer, Citation
-from bot.mrkdwn import SECTION_LIMIT, escape, from_slack, split_mrkdwn, to_mrkdwn
+from bot.answer.types import Answer, Citation
+from bot.slack import blocks as kit
+from bot.slack import text as words
+from bot.slack.mrkdwn import SECTION_LIMIT, escape, from_slack, split_mrkdwn, to_mrkdwn
 
 
 def test_markdown_becomes_mrkdwn() -> None:
@@ -74,13 +75,13 @@ def test_answer_blocks_carry_sources_and_feedback_on_the_last_message() -> None:
 
 
 def test_vote_acknowledgements() -> None:
-    assert "👍" in kit.vote_ack("up", None)
-    assert "changed from 👍" in kit.vote_ack("down", "up")
-    assert "already" in kit.vote_ack("up", "up")
+    assert "👍" in words.vote_thanks("up", None)
+    assert "changed from 👍" in words.vote_thanks("down", "up")
+    assert "already" in words.vote_thanks("up", "up")
 
 
 def test_streamed_pieces_are_escaped_the_same_however_they_are_cut() -> None:
-    from bot.mrkdwn import escape_stream
+    from bot.slack.mrkdwn import escape_stream
 
     text = "Ask @here or <!channel>, see [the docs](https://evil.example/login) & more"
     pieces = [text[i : i + 3] for i in range(0, len(text), 3)]

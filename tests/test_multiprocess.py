@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import blocks as kit
-from bot.models import Question
-from bot.questions import Incoming, QuestionStore
+from bot.queue.store import Incoming, QuestionStore
+from bot.queue.tables import Question
+from bot.slack import blocks as kit
 from config.db import make_engine, make_session_factory, upgrade
-from indexer.models import IndexedChunk, IndexedDocument, IndexRun
+from indexer.runner import FLUSH_CHUNKS
+from indexer.tables import IndexedChunk, IndexedDocument, IndexRun
 from tests.conftest import MILVUS_DOCS, stop_process, subprocess_environment, wait_until
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, hash_embedding
 from tests.fakes.slack_server import FakeSlack, action_ids
 from tests.test_cli import DOCSBOT
 from tests.test_serve import free_port, wait_healthy
@@ -87,30 +87,60 @@ def write_corpus(root: Path, pages: int) -> None:
 
 
 def shared_env(postgres_url: str, milvus: str, **extra: str) -> dict[str, str]:
-    return subprocess_environment(
-        HF_HUB_OFFLINE="1",
-        DOCSBOT_DATABASE_URL=postgres_url,
-        DOCSBOT_MILVUS_URI=milvus,
-        DOCSBOT_EMBEDDING_MODEL=MINILM,
-        DOCSBOT_RERANKER_MODEL="none",
-        DOCSBOT_LOG_LEVEL="INFO",
-        DOCSBOT_LOG_FORMAT="json",
-        **extra,
-    )
+    values = {
+        "HF_HUB_OFFLINE": "1",
+        "DOCSBOT_DATABASE_URL": postgres_url,
+        "DOCSBOT_MILVUS_URI": milvus,
+        "DOCSBOT_EMBEDDING_MODEL": MINILM,
+        "DOCSBOT_RERANKER_MODEL": "none",
+        "DOCSBOT_LOG_LEVEL": "INFO",
+        "DOCSBOT_LOG_FORMAT": "json",
+    }
+    return subprocess_environment(**{**values, **extra})
+
+
+class GatedEmbeddings:
+    """The schedulers' embedding server (the remote-embedder path, hash vectors): once the
+    first group of a run is embedded and written, the next request waits at a gate the test
+    holds. The run's holder is then paused at a point the test chose, not at a moment it
+    polled for."""
+
+    def __init__(self, after_texts: int) -> None:
+        self.after_texts = after_texts
+        self.embedded = 0
+        self.paused = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> list[float]:
+        if text != "dimension probe":
+            with self._lock:
+                self.embedded += 1
+                hold = self.embedded > self.after_texts and not self.release.is_set()
+            if hold:
+                self.paused.set()
+                self.release.wait(120)
+        return hash_embedding(text)
 
 
 def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
     tmp_path: Path, postgres_url: str, milvus_server: str
 ) -> None:
-    pages = 64
+    pages = 160  # 4 sections each: 640 chunks, three groups of FLUSH_CHUNKS
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     write_corpus(corpus, pages)
+    gate = GatedEmbeddings(after_texts=FLUSH_CHUNKS)
+    embeddings = FakeOpenAI().start()
+    embeddings.embedding_fn = gate
     env = shared_env(
         postgres_url,
         milvus_server,
         DOCSBOT_SOURCES=str(corpus),
-        DOCSBOT_INDEX_SCHEDULE="12s",
+        DOCSBOT_EMBEDDING_MODEL="hash-embedding",
+        DOCSBOT_EMBEDDING_URL=f"{embeddings.url}/v1",
+        DOCSBOT_EMBEDDING_BATCH_SIZE="64",
+        DOCSBOT_INDEX_SCHEDULE="5s",
         DOCSBOT_INDEX_LEASE_S="4",
     )
     engine = make_engine(postgres_url)
@@ -129,15 +159,16 @@ def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
         name: start(["scheduler"], tmp_path, env, name) for name in ("scheduler-a", "scheduler-b")
     }
     try:
-        # Both fire at once on an empty index; one holds the lease and indexes in groups.
-        wait_until(lambda: 0 < documents() < pages, 240, "the first run to be part way")
+        # Both fire at once on an empty index; one holds the lease, writes its first group,
+        # and waits at the gate for the second.
+        assert gate.paused.wait(240), "no run reached its second group"
         [first] = [r for r in runs() if r.status == "running"]
+        assert 0 < documents() < pages  # part way: what a crash must not lose or duplicate
         holder_pid = int(first.holder.split(":")[1])
         holder = next(p for p in schedulers.values() if p.pid == holder_pid)
-        holder.send_signal(signal.SIGSTOP)  # frozen: its pid lives on, its lease does not
-        time.sleep(0.5)
         holder.kill()  # killed mid-run
         holder.wait()
+        gate.release.set()
         survivor = next(p for p in schedulers.values() if p.pid != holder_pid)
 
         def taken_over() -> bool:
@@ -165,8 +196,10 @@ def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
         )
         assert survivor.poll() is None and restarted.poll() is None
     finally:
+        gate.release.set()
         for process in schedulers.values():
             stop_process(process)
+        embeddings.stop()
         recorded = runs()
         engine.dispose()
     done = [r for r in recorded if r.status in ("succeeded", "failed")]

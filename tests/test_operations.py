@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,21 +20,21 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from bot import blocks as kit
-from bot.answering import Answer, Citation
-from bot.cli import app
-from bot.home import REINDEX_ACTION
-from bot.indexing import IndexControl
-from bot.logs import setup_logging
-from bot.questions import Incoming, QuestionStore
-from bot.server import BotServer, build_server, slack_client
-from bot.services import Core, make_answerer, open_core
+from bot.answer.types import Answer, Citation
+from bot.cli.app import app
+from bot.ops.logs import setup_logging
+from bot.ops.reindex import IndexControl
+from bot.queue.store import Incoming, QuestionStore
+from bot.slack import blocks as kit
+from bot.slack.home import REINDEX_ACTION
+from bot.slack.server import BotServer, build_server, slack_client
+from bot.wiring import Backends, make_answerer, open_backends
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
 from indexer.jobs import IndexBusy, recent_runs
 from indexer.lease import SqlLease
-from indexer.models import Lease, utcnow
-from tests.conftest import MILVUS_DOCS, MINILM, wait_until
+from indexer.tables import Lease, utcnow
+from tests.conftest import MILVUS_DOCS, MINILM, milvus_docs_source, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, mention
 from tests.test_cli import run
@@ -47,7 +46,7 @@ WINDOWS = "How do I install Milvus on Windows?"
 
 @dataclass
 class Ops:
-    core: Core
+    backends: Backends
     server: BotServer
     slack: FakeSlack
     send: SlackSender
@@ -97,6 +96,7 @@ def view_text(view: dict[str, Any]) -> str:
 
 @pytest.fixture
 def ops(
+    indexed_data: Path,
     make_settings: Callable[..., Settings],
     docs_copy: Path,
     minilm: LocalEmbedder,
@@ -105,7 +105,7 @@ def ops(
     fake_openai.chat_reply = "Run Milvus on Windows with Docker Desktop [1]."
     with FakeSlack() as slack:
         settings = make_settings(
-            sources=[str(docs_copy)],
+            sources=[milvus_docs_source(docs_copy)],
             slack_bot_token="xoxb-ops",
             slack_signing_secret=SECRET,
             slack_api_url=slack.api_url,
@@ -114,19 +114,19 @@ def ops(
             admin_users=[ADMIN],
             workers=1,
         )
-        core = open_core(settings, embedder=minilm)
-        control = IndexControl(core, schedule=False)
+        backends = open_backends(settings, embedder=minilm)
+        control = IndexControl(backends, schedule=False)
         assert control.jobs.run("manual") is not None
-        store = QuestionStore(core.sessions)
-        answerer = make_answerer(core, None, load=False)
+        store = QuestionStore(backends.sessions)
+        answerer = make_answerer(backends, None, load=False)
         server = build_server(settings, answerer, store, slack_client(settings), control)
         server.start(host="127.0.0.1", port=0)
         send = SlackSender(f"http://127.0.0.1:{server.port}/slack/events", SECRET)
         try:
-            yield Ops(core, server, slack, send, store)
+            yield Ops(backends, server, slack, send, store)
         finally:
             server.stop()
-            core.close()
+            backends.close()
 
 
 def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> None:
@@ -142,7 +142,7 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
 
     refused = ops.click_reindex("U1")
     assert "Only the admins" in view_text(refused["view"])
-    assert len(recent_runs(ops.core.sessions)) == 1
+    assert len(recent_runs(ops.backends.sessions)) == 1
 
     admin_view = ops.home_opened(ADMIN)
     assert REINDEX_ACTION in view_text(admin_view["view"])
@@ -150,22 +150,22 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
     assert "Re-index started" in view_text(started["view"])
 
     def done() -> bool:
-        runs = recent_runs(ops.core.sessions)
+        runs = recent_runs(ops.backends.sessions)
         return len(runs) == 2 and runs[0].status != "running"
 
     wait_until(done, 60, "the App Home run to end")
-    assert [(r.trigger, r.status) for r in recent_runs(ops.core.sessions)] == [
+    assert [(r.trigger, r.status) for r in recent_runs(ops.backends.sessions)] == [
         ("home", "succeeded"),
         ("manual", "succeeded"),
     ]
 
-    holder = SqlLease(ops.core.sessions, "index", ttl_s=60, holder="elsewhere:1:x")
+    holder = SqlLease(ops.backends.sessions, "index", ttl_s=60, holder="elsewhere:1:x")
     assert holder.try_acquire()
     busy = ops.click_reindex(ADMIN)
     assert "already running" in view_text(busy["view"]) and "elsewhere:1:x" in view_text(busy)
 
     # The holder crashed: its row stays behind, expired. That is no reason to refuse.
-    with ops.core.sessions.begin() as session:
+    with ops.backends.sessions.begin() as session:
         session.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert "Re-index started" in view_text(ops.click_reindex(ADMIN)["view"])
 
@@ -182,7 +182,7 @@ def test_metrics_count_outcomes_stages_and_index_state(ops: Ops) -> None:
     assert 'docsbot_questions_total{outcome="answered"} 1.0' in after
     assert 'docsbot_stage_seconds_count{stage="total"} 1.0' in after
     assert 'docsbot_stage_seconds_count{stage="search"} 1.0' in after
-    chunks = ops.core.store.count()
+    chunks = ops.backends.store.count()
     assert f"docsbot_index_chunks {float(chunks)}" in after
     assert "docsbot_questions_queued 0.0" in after
 
@@ -195,7 +195,7 @@ def test_json_logs_carry_the_question_id(ops: Ops) -> None:
     try:
         ops.send.event(mention(WINDOWS, channel="C1", user="U1", ts="100.000001"))
         ops.slack.wait_for("chat.update", lambda p: kit.FEEDBACK_UP in view_text(p))
-        time.sleep(0.3)
+        wait_until(lambda: "question 1 answered" in stream.getvalue(), 30, "the answered log line")
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
@@ -243,9 +243,9 @@ def test_report_gaps_groups_downvoted_and_abstained_questions(
     make_settings: Callable[..., Settings], minilm: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(sources=[str(MILVUS_DOCS)])
-    core = open_core(settings, embedder=minilm)
-    fill_feedback(QuestionStore(core.sessions))
-    core.close()
+    backends = open_backends(settings, embedder=minilm)
+    fill_feedback(QuestionStore(backends.sessions))
+    backends.close()
     point_cli_at(settings, monkeypatch)
     runner = CliRunner()
 
@@ -303,11 +303,11 @@ def test_index_no_wait_exits_while_another_run_holds_the_lease_and_runs_lists_th
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = make_settings(sources=[str(MILVUS_DOCS)])
-    core = open_core(settings, embedder=minilm)
-    assert IndexControl(core, schedule=False).jobs.run("manual") is not None
-    holder = SqlLease(core.sessions, "index", ttl_s=600, holder="other:1:x")
+    backends = open_backends(settings, embedder=minilm)
+    assert IndexControl(backends, schedule=False).jobs.run("manual") is not None
+    holder = SqlLease(backends.sessions, "index", ttl_s=600, holder="other:1:x")
     assert holder.try_acquire()
-    core.close()  # the CLI opens the index itself
+    backends.close()  # the CLI opens the index itself
     point_cli_at(settings, monkeypatch, DOCSBOT_SOURCES=str(MILVUS_DOCS))
     runner = CliRunner()
 

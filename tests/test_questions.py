@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from bot.answering import Answer, Citation
-from bot.models import Feedback, Question, utcnow
-from bot.questions import Incoming, Outcome, QuestionStore
+from bot.answer.types import Answer, Citation
+from bot.queue.store import Incoming, Outcome, QuestionStore
+from bot.queue.tables import Feedback, Question, utcnow
 from config.db import make_engine, make_session_factory, upgrade
 
 
@@ -138,7 +138,7 @@ def test_one_vote_per_person_changeable_with_a_reason(store: QuestionStore) -> N
 
 
 def test_stats_partition_the_questions_and_count_votes(store: QuestionStore) -> None:
-    from bot.stats import collect, parse_since
+    from bot.ops.stats import collect, parse_since
 
     ids = [store.record(incoming(n))[1] or 0 for n in range(5)]
     store.finish(ids[0], answer("yes [1]"), search_query="q", models={})

@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from bot.answering import Answer, Citation, Mode
-from bot.models import Feedback, Question, utcnow
-from bot.questions import Incoming, QuestionStore
-from bot.reports import (
+from bot.answer.types import Answer, Citation, Mode
+from bot.ops.reports import (
     DEFAULT_SIMILARITY,
     FEEDBACK_COLUMNS,
     GAP_COLUMNS,
@@ -32,6 +30,8 @@ from bot.reports import (
     gaps_csv,
     group_similar,
 )
+from bot.queue.store import Incoming, QuestionStore
+from bot.queue.tables import Feedback, Question, utcnow
 from config.db import make_engine, make_session_factory, upgrade
 from indexer.embedding import LocalEmbedder
 

@@ -16,7 +16,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from bot.reranker import HttpReranker, Qwen3Reranker, build_reranker
+from bot.answer.rerankers import build_reranker
+from bot.answer.rerankers.http import HttpReranker
+from bot.answer.rerankers.qwen3 import Qwen3Reranker
 from config.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, word_overlap
 from tests.fakes.seeds_recipe import RecipeReranker
@@ -204,9 +206,9 @@ def test_build_reranker_loads_a_local_model(
 def test_a_cpu_reranker_judges_fewer_candidates_and_keeps_the_rest_in_order(
     ours: Qwen3Reranker, make_settings: Callable[..., Settings], fake_openai: FakeOpenAI
 ) -> None:
-    from bot.retrieval import Retriever
-    from bot.services import rerank_limit
-    from indexer.store import Hit
+    from bot.answer.retrieval import Retriever
+    from bot.wiring import rerank_limit
+    from indexer.hits import Hit
 
     settings = make_settings()
     assert rerank_limit(settings, ours) == 8  # local model on the CPU

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,16 +13,16 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 
-from bot.services import Core, make_indexer, make_retriever, open_core
+from bot.wiring import Backends, make_indexer, make_retriever, open_backends
 from config.db import make_engine, make_session_factory, upgrade
 from config.settings import Settings
 from config.specs import Schedule
 from indexer.embedding import LocalEmbedder
 from indexer.jobs import IndexBusy, IndexJobs, recent_runs
 from indexer.lease import SqlLease
-from indexer.models import IndexRun, Lease, utcnow
 from indexer.scheduler import ANCHOR, IndexScheduler, latest_slot, make_trigger
-from tests.conftest import wait_until
+from indexer.tables import IndexRun, Lease, utcnow
+from tests.conftest import milvus_docs_source, wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -91,7 +90,7 @@ def test_two_holders_in_one_process_exclude_each_other(sessions: object) -> None
 def test_times_read_back_from_any_database_are_utc() -> None:
     from datetime import timezone
 
-    from indexer.models import as_utc
+    from indexer.tables import as_utc
 
     new_york = datetime(2026, 11, 23, 0, 31, tzinfo=timezone(timedelta(hours=-5)))
     assert as_utc(new_york) == datetime(2026, 11, 23, 5, 31, tzinfo=UTC)
@@ -100,37 +99,51 @@ def test_times_read_back_from_any_database_are_utc() -> None:
 
 
 def test_renewal_keeps_a_short_lease_alive_through_a_long_body(sessions: object) -> None:
-    lease = SqlLease(sessions, "index", ttl_s=3, holder="host-a:1:aaaa")  # type: ignore[arg-type]
+    lease = SqlLease(sessions, "index", ttl_s=1.5, holder="host-a:1:aaaa")  # type: ignore[arg-type]
     assert lease.try_acquire()
-    other = SqlLease(sessions, "index", ttl_s=3, holder="host-b:2:bbbb")  # type: ignore[arg-type]
+    held = lease.current()
+    assert held is not None
+    first_expiry = held.expires_at
+    other = SqlLease(sessions, "index", ttl_s=1.5, holder="host-b:2:bbbb")  # type: ignore[arg-type]
     with lease.renewing():
-        time.sleep(4.5)  # longer than the lease: only renewal keeps it
+        # A body outliving the lease it started with: only renewal keeps it held.
+        wait_until(lambda: utcnow() > first_expiry, 30, "the first lease term to pass")
         assert not other.try_acquire()
         lease.check()
     assert other.try_acquire()  # released on the way out
 
 
 @pytest.fixture
-def core(make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder) -> Core:
-    settings = make_settings(sources=[str(docs_copy)], index_lease_s=6)
-    opened = open_core(settings, embedder=minilm)
+def fresh(
+    make_settings: Callable[..., Settings], docs_copy: Path, minilm: LocalEmbedder
+) -> Iterator[Backends]:
+    """Nothing indexed yet."""
+    settings = make_settings(sources=[milvus_docs_source(docs_copy)], index_lease_s=6)
+    opened = open_backends(settings, embedder=minilm)
     yield opened
     opened.close()
 
 
-def jobs_of(core: Core, **kwargs: object) -> IndexJobs:
-    return IndexJobs(make_indexer(core), core.sessions, lease_s=6, poll_s=0.2, **kwargs)  # type: ignore[arg-type]
+@pytest.fixture
+def backends(indexed_data: Path, fresh: Backends) -> Backends:
+    """The docs indexed once already (a copy of the pristine index): runs cost a hash check."""
+    return fresh
 
 
-def test_runs_are_recorded_and_a_busy_lease_makes_others_wait_or_refuse(core: Core) -> None:
-    jobs = jobs_of(core)
+def jobs_of(backends: Backends, **kwargs: object) -> IndexJobs:
+    return IndexJobs(make_indexer(backends), backends.sessions, lease_s=6, poll_s=0.2, **kwargs)  # type: ignore[arg-type]
+
+
+def test_runs_are_recorded_and_a_busy_lease_makes_others_wait_or_refuse(fresh: Backends) -> None:
+    backends = fresh
+    jobs = jobs_of(backends)
     outcome = jobs.run("manual")
     assert outcome is not None and outcome.status == "succeeded"
-    (run,) = recent_runs(core.sessions)
+    (run,) = recent_runs(backends.sessions)
     assert (run.trigger, run.status, run.docs_seen) == ("manual", "succeeded", 7)
-    assert run.chunks_embedded == core.store.count() and run.finished_at is not None
+    assert run.chunks_embedded == backends.store.count() and run.finished_at is not None
 
-    other = SqlLease(core.sessions, "index", ttl_s=60, holder="elsewhere:9:cafe")
+    other = SqlLease(backends.sessions, "index", ttl_s=60, holder="elsewhere:9:cafe")
     assert other.try_acquire()
     with pytest.raises(IndexBusy, match="elsewhere:9:cafe"):
         jobs.run("manual", wait=False)
@@ -138,30 +151,30 @@ def test_runs_are_recorded_and_a_busy_lease_makes_others_wait_or_refuse(core: Co
     threading.Timer(1.0, other.release).start()
     waited = jobs.run("manual", on_wait=told.append)  # waits for the release, then runs
     assert waited is not None and waited.status == "succeeded" and len(told) == 1
-    assert [r.trigger for r in recent_runs(core.sessions)] == ["manual", "manual"]
+    assert [r.trigger for r in recent_runs(backends.sessions)] == ["manual", "manual"]
 
 
-def test_a_shutdown_before_the_lease_is_taken_starts_no_run(core: Core) -> None:
-    jobs = jobs_of(core)
+def test_a_shutdown_before_the_lease_is_taken_starts_no_run(backends: Backends) -> None:
+    jobs = jobs_of(backends)
     jobs.shutdown()
     assert jobs.run("scheduled", scheduled_for=utcnow()) is None
-    assert recent_runs(core.sessions) == []
+    assert recent_runs(backends.sessions) == []
 
 
-def test_a_run_left_running_by_a_dead_holder_is_marked_abandoned(core: Core) -> None:
-    with core.sessions.begin() as session:
+def test_a_run_left_running_by_a_dead_holder_is_marked_abandoned(backends: Backends) -> None:
+    with backends.sessions.begin() as session:
         session.add(IndexRun(trigger="scheduled", holder="gone:1:x", status="running", errors=[]))
-    jobs_of(core).run("manual")
-    statuses = [r.status for r in recent_runs(core.sessions)]
+    jobs_of(backends).run("manual")
+    statuses = [r.status for r in recent_runs(backends.sessions)]
     assert sorted(statuses) == ["abandoned", "succeeded"]
 
 
-def test_a_slot_already_served_by_another_process_is_skipped(core: Core) -> None:
+def test_a_slot_already_served_by_another_process_is_skipped(backends: Backends) -> None:
     slot = utcnow() - timedelta(seconds=1)
-    jobs = jobs_of(core)
+    jobs = jobs_of(backends)
     assert jobs.run("scheduled", scheduled_for=slot) is not None
     assert jobs.run("scheduled", scheduled_for=slot) is None  # covered: nothing to do
-    assert len(recent_runs(core.sessions)) == 1
+    assert len(recent_runs(backends.sessions)) == 1
     assert jobs.run("scheduled", scheduled_for=utcnow() + timedelta(seconds=1)) is not None
 
 
@@ -177,11 +190,11 @@ def test_slots_are_the_same_in_every_process() -> None:
     assert (now - ANCHOR).days > 0
 
 
-def test_the_schedule_remembers_the_last_run_across_restarts(core: Core) -> None:
-    scheduler = IndexScheduler(jobs_of(core), Schedule(interval_s=3600), misfire_grace_s=600)
+def test_the_schedule_remembers_the_last_run_across_restarts(backends: Backends) -> None:
+    scheduler = IndexScheduler(jobs_of(backends), Schedule(interval_s=3600), misfire_grace_s=600)
     now = utcnow()
     assert scheduler.first_run_time(now) == now  # never indexed: at once
-    with core.sessions.begin() as session:
+    with backends.sessions.begin() as session:
         session.add(
             IndexRun(
                 trigger="scheduled",
@@ -194,19 +207,19 @@ def test_the_schedule_remembers_the_last_run_across_restarts(core: Core) -> None
     due = scheduler.first_run_time(now)
     # The next slot on the grid, not an hour from this start.
     assert due == latest_slot(scheduler.trigger, now) + timedelta(hours=1) > now
-    with core.sessions.begin() as session:
+    with backends.sessions.begin() as session:
         session.execute(update(IndexRun).values(started_at=now - timedelta(hours=3)))
     assert scheduler.first_run_time(now) < now  # missed while down: due already
 
 
 def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_source(
-    core: Core, docs_copy: Path
+    backends: Backends, docs_copy: Path
 ) -> None:
-    scheduler = IndexScheduler(jobs_of(core), Schedule(interval_s=2), misfire_grace_s=60)
-    retriever = make_retriever(core, None, index_coming=True)
+    scheduler = IndexScheduler(jobs_of(backends), Schedule(interval_s=2), misfire_grace_s=60)
+    retriever = make_retriever(backends, None, index_coming=True)
 
     def finished() -> int:
-        with core.sessions() as session:
+        with backends.sessions() as session:
             return len(
                 session.scalars(select(IndexRun.id).where(IndexRun.status != "running")).all()
             )
@@ -217,7 +230,7 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
     scheduler.start()
     try:
         wait_until(lambda: finished() >= 1, 60, "the first scheduled run")
-        before = core.store.count()
+        before = backends.store.count()
         page = docs_copy / "faq" / "operational_faq.md"
         page.write_text(
             page.read_text() + "\n\n## Zebra backups\n\nThe quartermaster zebra keeps nightly "
@@ -232,37 +245,37 @@ def test_the_scheduler_follows_edits_deletions_and_keeps_chunks_of_a_failed_sour
         removed.unlink()
         done = finished()
         wait_until(lambda: finished() > done + 1, 60, "a run after the deletion")
-        rows = core.store.client.query(
-            core.store.collection, filter='path == "about/limitations.md"', output_fields=["id"]
+        rows = backends.store.client.query(
+            backends.store.collection, filter='path == "about/limitations.md"', output_fields=["id"]
         )
         assert rows == []
-        kept = core.store.count()
+        kept = backends.store.count()
         assert 0 < kept < before + 5
 
         moved = docs_copy.with_name("docs-away")
         shutil.move(docs_copy, moved)  # the folder is gone: unreadable as a whole
         done = finished()
         wait_until(lambda: finished() > done + 1, 60, "a run with the source gone")
-        last = recent_runs(core.sessions, 1)[0]
+        last = recent_runs(backends.sessions, 1)[0]
         assert last.status == "failed" and "does not exist" in last.errors[0]
-        assert core.store.count() == kept  # nothing deleted
+        assert backends.store.count() == kept  # nothing deleted
         assert "quartermaster zebra" in texts("Who keeps the nightly backups? zebra")
     finally:
         scheduler.shutdown()
-    runs = recent_runs(core.sessions, 100)
+    runs = recent_runs(backends.sessions, 100)
     assert {r.trigger for r in runs} == {"scheduled"}
     assert all(r.status in ("succeeded", "failed") for r in runs)
 
 
-def test_a_run_without_sources_refuses_instead_of_emptying_the_index(core: Core) -> None:
+def test_a_run_without_sources_refuses_instead_of_emptying_the_index(backends: Backends) -> None:
     from dataclasses import replace
 
     from indexer.runner import NoSources
 
-    assert jobs_of(core).run("manual") is not None
-    chunks = core.store.count()
-    empty = replace(core, settings=core.settings.model_copy(update={"sources": []}))
+    assert jobs_of(backends).run("manual") is not None
+    chunks = backends.store.count()
+    empty = replace(backends, settings=backends.settings.model_copy(update={"sources": []}))
     with pytest.raises(NoSources, match="DOCSBOT_SOURCES is empty"):
         jobs_of(empty).run("scheduled", scheduled_for=utcnow())
-    assert core.store.count() == chunks > 0
-    assert [r.status for r in recent_runs(core.sessions)] == ["failed", "succeeded"]
+    assert backends.store.count() == chunks > 0
+    assert [r.status for r in recent_runs(backends.sessions)] == ["failed", "succeeded"]

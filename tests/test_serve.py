@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bot import blocks as kit
+from bot.slack import blocks as kit
 from tests.conftest import MILVUS_DOCS, stop_process, subprocess_environment, wait_until
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack, SlackSender, action_ids, block_text, mention

@@ -287,3 +287,44 @@ def test_llm_enabled_truth_table(
     assert settings.llm_enabled is enabled
     if "DOCSBOT_LLM_MODEL" in env:
         assert settings.llm_model is None
+
+
+# --- names docsbot does not know ----------------------------------------------------------------
+
+
+def test_a_misspelled_variable_stops_docsbot_naming_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCSBOT_TOPK", "3")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "DOCSBOT_TOPK (environment) (did you mean DOCSBOT_TOP_K?)" in str(raised.value)
+
+
+def test_a_misspelled_key_in_docsbot_toml_or_dotenv_stops_docsbot(tmp_path: Path) -> None:
+    (tmp_path / "docsbot.toml").write_text("chunk_tokns = 512\n")
+    (tmp_path / ".env").write_text("DOCSBOT_RERANK_TRESHOLD=0.2\n")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "chunk_tokns (docsbot.toml) (did you mean chunk_tokens?)" in message
+    assert "DOCSBOT_RERANK_TRESHOLD (.env) (did you mean DOCSBOT_RERANK_THRESHOLD?)" in message
+
+
+def test_aliases_the_config_file_variable_and_the_suites_own_are_known(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "other.toml").write_text("top_k = 7\n")
+    monkeypatch.setenv("DOCSBOT_CONFIG_FILE", str(tmp_path / "other.toml"))
+    monkeypatch.setenv("DOCSBOT_OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("DOCSBOT_TEST_ANYTHING", "1")
+    settings = load_settings()
+    assert settings.top_k == 7 and settings.openai_api_key is not None
+
+
+def test_every_setting_is_described_and_the_docs_tables_are_current() -> None:
+    from config.reference import main
+
+    undocumented = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert undocumented == []
+    assert main(["--check"]) == 0  # README.md and docs/configuration.md match the code

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot import blocks as kit
-from bot.followup import CONDENSE_PROMPT
-from bot.models import Feedback, Question, utcnow
-from bot.questions import Incoming, QuestionStore
-from bot.server import BotServer, build_server, slack_client
-from bot.services import Core, make_answerer, make_indexer, open_core
+from bot.answer.condense import CONDENSE_PROMPT
+from bot.queue.store import Incoming, QuestionStore
+from bot.queue.tables import Feedback, Question, utcnow
+from bot.slack import blocks as kit
+from bot.slack import text as words
+from bot.slack.server import BotServer, build_server, slack_client
+from bot.wiring import Backends, make_answerer, make_indexer, open_backends
 from config.db import make_engine, make_session_factory, upgrade
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
@@ -50,7 +51,7 @@ CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[Core]:
+def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[Backends]:
     """One index of the fixture docs for the module; each bot gets its own SQL database."""
     root = tmp_path_factory.mktemp("slack-index")
     docs = root / "docs"
@@ -66,10 +67,10 @@ def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> It
             device="cpu",
             dtype="float32",
         )
-        core = open_core(settings, embedder=minilm)
-        assert make_indexer(core).run().docs_added == 7
-    yield core
-    core.close()
+        backends = open_backends(settings, embedder=minilm)
+        assert make_indexer(backends).run().docs_added == 7
+    yield backends
+    backends.close()
 
 
 def reply_with_citations(body: dict[str, Any]) -> str:
@@ -117,7 +118,9 @@ class Bot:
 
 
 @pytest.fixture
-def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[Callable[..., Bot]]:
+def make_bot(
+    index: Backends, tmp_path: Path, fake_openai: FakeOpenAI
+) -> Iterator[Callable[..., Bot]]:
     started: list[tuple[BotServer, FakeSlack]] = []
     fake_openai.chat_reply = reply_with_citations
     engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
@@ -128,7 +131,7 @@ def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[C
         *,
         prepare: Callable[[QuestionStore], None] | None = None,
         socket_url: str | None = None,
-        core: Core | None = None,
+        backends: Backends | None = None,
         **overrides: Any,
     ) -> Bot:
         slack = FakeSlack().__enter__()
@@ -150,7 +153,7 @@ def make_bot(index: Core, tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[C
         store = QuestionStore(sessions, max_queued=settings.max_queued)
         if prepare:
             prepare(store)
-        answerer = make_answerer(replace(core or index, settings=settings), None, load=False)
+        answerer = make_answerer(replace(backends or index, settings=settings), None, load=False)
         server = build_server(settings, answerer, store, slack_client(settings))
         server.start(host="127.0.0.1", port=0)
         started.append((server, slack))
@@ -168,14 +171,14 @@ def test_mention_is_answered_in_its_thread_with_sources_and_feedback_buttons(
     make_bot: Callable[..., Bot],
 ) -> None:
     bot = make_bot()
-    started = time.monotonic()
     response = bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="100.000001"))
     assert response.status_code == 200
-    assert time.monotonic() - started < 3
+    # The ack came after the question was written (ack latency is bench/slack_load.py's).
+    assert [r.status for r in bot.rows()] in (["queued"], ["running"], ["answered"])
 
     [placeholder] = bot.slack.wait_for("chat.postMessage", lambda p: p.get("channel") == "C1")
     assert placeholder.params["thread_ts"] == "100.000001"
-    assert placeholder.params["text"] == kit.THINKING
+    assert placeholder.params["text"] == words.THINKING
     bot.wait_status("answered")
     [final] = bot.answers("C1")
     assert final["ts"] == bot.slack.calls_to("chat.update")[-1].params["ts"]
@@ -267,7 +270,7 @@ def test_ask_command_answers_in_the_channel_or_privately_when_not_a_member(
     bot.send.command(WINDOWS, channel="C3", user="U1", response_url=bot.slack.response_url("b"))
     bot.wait_status("answered", count=2)
     private = bot.slack.calls_to("response_url")
-    assert private[0].params == {"response_type": "ephemeral", "text": kit.THINKING}
+    assert private[0].params == {"response_type": "ephemeral", "text": words.THINKING}
     assert private[-1].params["replace_original"] is True
     assert kit.FEEDBACK_UP in action_ids(private[-1].params["blocks"])
 
@@ -374,8 +377,13 @@ def test_forged_or_stale_requests_get_401_and_store_nothing(make_bot: Callable[.
     assert stale.status_code == 401
     wrong_secret = SlackSender(bot.send.url, "not-the-secret").event(event)
     assert wrong_secret.status_code == 401
-    time.sleep(0.5)
-    assert bot.rows() == [] and bot.slack.calls_to("chat.postMessage") == []
+    assert bot.rows() == []  # a question is written before the ack, so none was
+    # A genuine question after them: once it is answered, anything the forgeries had started
+    # would have shown too.
+    assert bot.send.event(mention(WINDOWS, channel="C2", user="U1", ts="700.2")).status_code == 200
+    bot.wait_status("answered")
+    assert [r.channel_id for r in bot.rows()] == ["C2"]
+    assert {c.params.get("channel") for c in bot.slack.calls_to("chat.postMessage")} == {"C2"}
 
 
 def test_a_retried_event_is_answered_once(make_bot: Callable[..., Bot]) -> None:
@@ -388,8 +396,8 @@ def test_a_retried_event_is_answered_once(make_bot: Callable[..., Bot]) -> None:
         {**message(f"<@{BOT_USER}> {WINDOWS}", channel="C1", user="U1", ts="800.1")},
         event_id="EvOTHER",
     )
+    assert len(bot.rows()) == 1  # the retries were refused at the ack, before any answer
     bot.wait_status("answered")
-    time.sleep(1.0)
     assert len(bot.rows()) == 1
     assert len(bot.answers("C1")) == 1
     assert len(bot.openai.requests_to(CHAT)) == 1
@@ -403,7 +411,7 @@ def test_llm_down_posts_an_apology_and_marks_the_question_failed(
     bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="900.1"))
     [row] = bot.wait_status("failed")
     assert row.error == "llm_unavailable"
-    apology = bot.slack.wait_for("chat.update", lambda p: p.get("text") == kit.APOLOGY)
+    apology = bot.slack.wait_for("chat.update", lambda p: p.get("text") == words.APOLOGY)
     assert apology[0].params["ts"] == row.answer_ts
     everything = json.dumps([c.params for c in bot.slack.calls])
     assert "500" not in everything and "Error" not in everything
@@ -462,7 +470,7 @@ def test_questions_left_by_a_crash_are_answered_or_apologised_for_after_start(
     [expired] = bot.wait_status("failed")
     assert expired.channel_id == "C3" and expired.error == "expired"
     assert bot.answers("C1") and bot.answers("C2") and bot.answers("C4")
-    bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == kit.EXPIRED)
+    bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == words.EXPIRED)
 
 
 def test_a_full_queue_tells_people_the_bot_is_busy(make_bot: Callable[..., Bot]) -> None:
@@ -472,7 +480,7 @@ def test_a_full_queue_tells_people_the_bot_is_busy(make_bot: Callable[..., Bot])
     bot.wait_status("running")
     bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="1.2"))  # waits its turn
     bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="1.3"))  # one too many
-    [busy] = bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == kit.BUSY)
+    [busy] = bot.slack.wait_for("chat.postMessage", lambda p: p.get("text") == words.BUSY)
     assert busy.params["thread_ts"] == "1.3"
     bot.wait_status("answered", count=2)
     assert [r.error for r in bot.rows()] == [None, None, "busy"]
@@ -484,11 +492,11 @@ def test_outside_the_allow_list_the_bot_says_it_is_not_enabled(
     bot = make_bot(allowed_channels=["C1"])
     bot.send.event(mention(WINDOWS, channel="C7", user="U1", ts="2.1"))
     [notice] = bot.slack.wait_for("chat.postEphemeral")
-    assert notice.params["text"] == kit.NOT_ENABLED and notice.params["user"] == "U1"
+    assert notice.params["text"] == words.NOT_ENABLED and notice.params["user"] == "U1"
     refused = bot.send.command(
         WINDOWS, channel="C7", user="U1", response_url=bot.slack.response_url("x")
     )
-    assert refused.text == kit.NOT_ENABLED
+    assert refused.text == words.NOT_ENABLED
     assert bot.rows() == []
 
 
@@ -497,6 +505,28 @@ def test_healthz_reports_the_queue(make_bot: Callable[..., Bot]) -> None:
     health = bot.send.http.get(bot.send.url.replace("/slack/events", "/healthz"))
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "mode": "http", "queued": 0, "answering": 0}
+
+
+def test_stop_closes_keep_alive_connections_and_ends_the_http_thread(
+    make_bot: Callable[..., Bot],
+) -> None:
+    import http.client
+
+    bot = make_bot()
+    client = http.client.HTTPConnection("127.0.0.1", bot.server.port, timeout=30)
+    client.request("GET", "/healthz")  # HTTP/1.1: the connection stays open afterwards
+    response = client.getresponse()
+    assert response.status == 200 and response.getheader("Connection") != "close"
+    response.read()
+    [http_thread] = [t for t in bot.server._threads if t.name == "http"]
+
+    bot.server.stop()
+
+    assert not http_thread.is_alive()  # the select loop ended with the idle connection closed
+    client.request("GET", "/healthz")
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        client.getresponse()
+    client.close()
 
 
 def test_a_mention_inside_a_people_thread_reads_the_thread_first(
@@ -570,7 +600,7 @@ def test_an_index_failure_posts_an_apology_and_marks_the_question_failed(
     docs = tmp_path / "small-docs"
     docs.mkdir()
     (docs / "a.md").write_text("# Windows\n\nMilvus runs on Windows with Docker Desktop.\n")
-    own = open_core(
+    own = open_backends(
         Settings(
             milvus_uri=str(tmp_path / "own.db"),
             database_url=f"sqlite:///{tmp_path / 'i.db'}",
@@ -582,12 +612,12 @@ def test_an_index_failure_posts_an_apology_and_marks_the_question_failed(
     )
     try:
         make_indexer(own).run()
-        bot = make_bot(core=own, milvus_uri=str(tmp_path / "own.db"))
+        bot = make_bot(backends=own, milvus_uri=str(tmp_path / "own.db"))
         own.store.client.drop_collection(own.store.collection)  # Milvus loses the index
         bot.send.event(mention(WINDOWS, channel="C1", user="U1", ts="80.1"))
         [row] = bot.wait_status("failed")
         assert row.error == "index_unavailable"
-        bot.slack.wait_for("chat.update", lambda p: p.get("text") == kit.APOLOGY)
+        bot.slack.wait_for("chat.update", lambda p: p.get("text") == words.APOLOGY)
         assert "collection" not in json.dumps([c.params for c in bot.slack.calls]).lower()
     finally:
         own.close()

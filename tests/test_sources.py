@@ -70,7 +70,7 @@ def test_folder_loads_supported_kinds_and_skips_the_rest(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     stats = LoadStats()
-    caplog.set_level(logging.WARNING, logger="indexer.sources")
+    caplog.set_level(logging.WARNING, logger="docsbot.indexer.sources")
 
     docs = load(SourceSpec(location=str(folder)), stats)
 
@@ -93,7 +93,7 @@ def test_bad_files_are_skipped_with_one_log_line_each(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     stats = LoadStats()
-    caplog.set_level(logging.WARNING, logger="indexer.sources")
+    caplog.set_level(logging.WARNING, logger="docsbot.indexer.sources")
 
     load(SourceSpec(location=str(folder)), stats)
 
@@ -309,7 +309,7 @@ def test_sitemap_loads_its_pages_and_skips_a_missing_one(
     site.pages["/docs/a.html"] = (200, "text/html", html_page("Page A", "Alpha", "First."))
     site.pages["/docs/b/"] = (200, "text/html", html_page("Page B", "Beta", "Second."))
     stats = LoadStats()
-    caplog.set_level(logging.WARNING, logger="indexer.sources")
+    caplog.set_level(logging.WARNING, logger="docsbot.indexer.sources")
 
     docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), stats)
 

@@ -1,0 +1,46 @@
+"""Follow-ups in a thread ("and how do I delete it?") rewritten to stand alone, because
+retrieval sees one query and no conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.answer.llm import ChatLLM
+from bot.answer.types import Turn
+
+CONDENSE_PROMPT = """\
+Rewrite the user's last message as one standalone question that can be understood without \
+the conversation: resolve pronouns and references ("it", "that option", "the second one") \
+using the earlier turns. If it already stands alone, return it unchanged. Reply with the \
+question only, in the user's language, with no preamble."""
+
+
+def _transcript(history: Sequence[Turn], limit: int = 1200) -> str:
+    lines = []
+    for turn in history:
+        text = " ".join(turn.text.split())
+        lines.append(f"{turn.role}: {text[:limit]}")
+    return "\n".join(lines)
+
+
+def heuristic_query(history: Sequence[Turn], question: str) -> str:
+    """Without a model: the previous question carries the topic the follow-up refers to."""
+    previous = [t.text for t in history if t.role == "user"]
+    return f"{previous[-1]} {question}" if previous else question
+
+
+def standalone_question(llm: ChatLLM | None, history: Sequence[Turn], question: str) -> str:
+    if not history:
+        return question
+    if llm is None:
+        return heuristic_query(history, question)
+    messages = [
+        {"role": "system", "content": CONDENSE_PROMPT},
+        {
+            "role": "user",
+            "content": f"Conversation:\n{_transcript(history)}\n\nLast message: {question}",
+        },
+    ]
+    # LLMError propagates: the answer call would meet the same outage a second time.
+    rewritten = llm.complete(messages).strip().strip('"')
+    return rewritten.splitlines()[0] if rewritten else question

@@ -1,0 +1,45 @@
+"""Rerankers: given a question and candidate sections, how likely each one answers it.
+
+The local Qwen3-Reranker (`qwen3`, torch) or any `/rerank` endpoint (`http`); the heavy one is
+imported only when it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+
+class Reranker(Protocol):
+    name: str
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        """p(relevant) in [0, 1] for each document, in input order."""
+        ...
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker_model is None:
+        return None
+    if settings.reranker_url:
+        from bot.answer.rerankers.http import HttpReranker
+
+        key = settings.openai_api_key
+        return HttpReranker(
+            settings.reranker_model,
+            settings.reranker_url,
+            key.get_secret_value() if key else None,
+        )
+    from bot.answer.rerankers.qwen3 import Qwen3Reranker
+
+    return Qwen3Reranker.load(
+        settings.reranker_model,
+        device=settings.device,
+        dtype=settings.dtype,
+        instruction=settings.reranker_instruction,
+        max_length=settings.reranker_max_length,
+        batch_size=settings.reranker_batch_size,
+    )

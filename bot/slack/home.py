@@ -1,0 +1,185 @@
+"""The App Home tab: how the bot is doing, for everyone in the workspace, and a re-index
+button for the admins in DOCSBOT_ADMIN_USERS. `home_view` is a pure builder; `HomeTab` reads
+the figures and publishes the view after the ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.ops.reindex import IndexControl
+from bot.ops.stats import collect, parse_since
+from bot.slack import blocks as kit
+from bot.slack import text as words
+from bot.slack.mrkdwn import escape, link_label, safe_url
+from config.logger import get_logger
+from config.settings import Settings
+from indexer.jobs import RunSummary, index_size
+
+log = get_logger(__name__)
+REINDEX_ACTION = "home_reindex"
+WINDOW = "7d"
+Block = dict[str, Any]
+
+
+def _doc_link(entry: dict[str, Any]) -> str:
+    label = link_label(entry["title"] or entry["url"])
+    url = safe_url(entry["url"])  # None for file:// pages (a folder without a base URL)
+    return f"<{url}|{label}>" if url else label
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _run_line(run: RunSummary) -> str:
+    when = f"{run.started_at:%Y-%m-%d %H:%M} UTC"
+    icon = {"succeeded": ":white_check_mark:", "running": ":hourglass_flowing_sand:"}.get(
+        run.status, ":warning:"
+    )
+    text = f"{icon} run #{run.id} ({run.trigger}) {run.status}, started {when}"
+    if run.status != "running":
+        text += f": {run.docs_seen} docs seen, {run.chunks_embedded} chunks embedded"
+    if run.errors:
+        text += "\n> " + escape("; ".join(run.errors))[:500]
+    return text
+
+
+def home_view(
+    figures: dict[str, Any],
+    index: tuple[int, int],
+    runs: list[RunSummary],
+    *,
+    schedule: str,
+    is_admin: bool,
+    admins: list[str],
+    note: str | None = None,
+) -> dict[str, Any]:
+    rate = figures["helpful_rate"]
+    helpful = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "docsbot"}},
+        kit.section(
+            f"*Last {WINDOW}:* {_count(figures['questions'], 'question')} · {figures['answered']} "
+            f"answered · {figures['abstained']} not covered by the docs · "
+            f"{figures['failed']} failed\n"
+            f":thumbsup: {figures['feedback_up']}  :thumbsdown: {figures['feedback_down']} "
+            f"({helpful})"
+        ),
+    ]
+    latency = figures["latency_s"].get("total")
+    if latency:
+        blocks.append(
+            kit.section(
+                f"*Time to answer:* {latency['p50']:.1f} s typical, {latency['p95']:.1f} s slow"
+            )
+        )
+    if figures["top_cited"]:
+        lines = [f"• {_doc_link(e)} ({e['n']})" for e in figures["top_cited"][:5]]
+        blocks.append(kit.section("*Most cited docs:*\n" + "\n".join(lines)))
+    docs, chunks = index
+    index_text = f"*Index:* {docs} documents, {chunks} chunks; re-indexing {schedule}."
+    if runs:
+        index_text += "\n" + "\n".join(_run_line(r) for r in runs[:3])
+    blocks += [{"type": "divider"}, kit.section(index_text)]
+    if note:
+        blocks.append(kit.section(f":information_source: {escape(note)}"))
+    if is_admin:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": REINDEX_ACTION,
+                        "text": {"type": "plain_text", "text": "Re-index now"},
+                        "style": "primary",
+                        "confirm": {
+                            "title": {"type": "plain_text", "text": "Re-index the docs?"},
+                            "text": {
+                                "type": "mrkdwn",
+                                "text": "Reads every source again and embeds what changed. "
+                                "Answers keep working meanwhile.",
+                            },
+                            "confirm": {"type": "plain_text", "text": "Re-index"},
+                            "deny": {"type": "plain_text", "text": "Cancel"},
+                        },
+                    }
+                ],
+            }
+        )
+    else:
+        who = ", ".join(f"<@{a}>" for a in admins) or "nobody yet (DOCSBOT_ADMIN_USERS)"
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"Admins who can re-index: {who}"}],
+            }
+        )
+    return {"type": "home", "blocks": blocks}
+
+
+class HomeTab:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        client: WebClient,
+        control: IndexControl | None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self.control = control
+
+    def view(self, user_id: str, note: str | None = None) -> dict[str, Any]:
+        figures = collect(self.sessions, parse_since(WINDOW))
+        runs = self.control.runs() if self.control else []
+        shown = self.control.schedule_text if self.control else "by another process"
+        return home_view(
+            figures,
+            index_size(self.sessions),
+            runs,
+            schedule=shown,
+            is_admin=user_id in self.settings.admin_users,
+            admins=self.settings.admin_users,
+            note=note,
+        )
+
+    def publish(self, user_id: str, note: str | None = None) -> None:
+        try:
+            self.client.views_publish(user_id=user_id, view=self.view(user_id, note))
+        except SlackApiError as error:
+            log.warning("could not publish App Home: %s", error.response.get("error"))
+        except Exception:
+            log.exception("could not build App Home for %s", user_id)
+
+    # Bolt lazy listeners: they run after the ack, on Bolt's listener executor.
+
+    def on_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab") == "home" and event.get("user"):
+            self.publish(event["user"])
+
+    def on_reindex(self, body: dict[str, Any]) -> None:
+        user = (body.get("user") or {}).get("id", "")
+        if user not in self.settings.admin_users:
+            log.warning("re-index refused: %s is not in DOCSBOT_ADMIN_USERS", user)
+            note = words.REINDEX_ADMINS_ONLY
+        elif self.control is None:
+            note = words.REINDEX_UNAVAILABLE
+        else:
+            note = self.control.reindex_now(user)
+        self.publish(user, note)
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def register(app: Any, home: HomeTab) -> None:
+    app.event("app_home_opened")(ack=acknowledge, lazy=[home.on_opened])
+    app.action(REINDEX_ACTION)(ack=acknowledge, lazy=[home.on_reindex])

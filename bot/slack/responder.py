@@ -1,0 +1,162 @@
+"""Answering one queued question, start to finish: the worker pool's job."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from pymilvus.exceptions import MilvusException
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.answer.condense import standalone_question
+from bot.answer.llm import LLMError
+from bot.answer.pipeline import Answerer
+from bot.answer.types import Turn
+from bot.ops.logs import answering
+from bot.ops.metrics import Metrics
+from bot.queue.store import QuestionStore
+from bot.queue.tables import Question, as_utc, utcnow
+from bot.slack import blocks as kit
+from bot.slack import text as words
+from bot.slack.mrkdwn import from_slack
+from bot.slack.reply import Reply
+from config.logger import get_logger
+from config.settings import Settings
+
+log = get_logger(__name__)
+THREAD_CONTEXT_MESSAGES = 10
+THREAD_PAGES = 5
+
+
+class Responder:
+    def __init__(
+        self,
+        settings: Settings,
+        store: QuestionStore,
+        answerer: Answerer,
+        client: WebClient,
+        models: dict[str, str],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.settings = settings
+        self.store = store
+        self.answerer = answerer
+        self.client = client
+        self.models = models
+
+    def __call__(self, question_id: int) -> None:
+        with answering(question_id):  # every log line below names the question
+            self._answer(question_id)
+
+    def _answer(self, question_id: int) -> None:
+        question = self.store.get(question_id)
+        reply = Reply(
+            self.client,
+            question,
+            streaming=self.settings.slack_streaming == "auto",
+            on_thread=lambda channel, ts: self.store.attach_thread(question_id, channel, ts),
+        )
+        age = utcnow() - as_utc(question.created_at)
+        if age > timedelta(seconds=self.settings.question_max_age_s):
+            log.warning(
+                "question %s: %.0f s old after a restart; apologising",
+                question_id,
+                age.total_seconds(),
+            )
+            reply.fail(words.EXPIRED)
+            self.store.fail(question_id, "expired")
+            if self.metrics:
+                self.metrics.failed("expired")
+            return
+        started = time.perf_counter()
+        delivered = False
+        try:
+            if ts := reply.start():
+                self.store.set_answer_ts(question_id, ts)
+            question = self.store.get(question_id)  # /ask has a thread now
+            history = self.store.history(question, self.settings.history_turns)
+            if not history:
+                history = self.thread_context(question)
+            if question.kind == "assistant" and not history:
+                reply.set_title(kit.thread_title(question.text))
+            condense_started = time.perf_counter()
+            query = standalone_question(self.answerer.llm, history, question.text)
+            condense_s = time.perf_counter() - condense_started
+            answer = self.answerer.answer(
+                question.text,
+                history,
+                on_delta=reply.delta if self.answerer.llm else None,
+                search_query=query,
+            )
+            answer.timings = {"condense": condense_s, **answer.timings}
+            ts = reply.finish(answer)
+            delivered = True
+            if ts:
+                self.store.set_answer_ts(question_id, ts)
+            answer.timings["total"] = time.perf_counter() - started
+            self.store.finish(question_id, answer, search_query=query, models=self.models)
+            if self.metrics:
+                self.metrics.answered(answer)
+            log.info(
+                "question %s answered (%s, %.1f s)",
+                question_id,
+                answer.mode,
+                answer.timings["total"],
+            )
+        except LLMError as error:
+            log.error("question %s: the LLM failed: %s", question_id, error)
+            self._fail(reply, question_id, "llm_unavailable", delivered)
+        except MilvusException as error:
+            log.error("question %s: the index failed: %s", question_id, error)
+            self._fail(reply, question_id, "index_unavailable", delivered)
+        except SlackApiError as error:
+            log.error("question %s: Slack refused: %s", question_id, error.response.get("error"))
+            self._fail(reply, question_id, "slack_error", delivered)
+        except Exception:
+            log.exception("question %s: could not be answered", question_id)
+            self._fail(reply, question_id, "internal_error", delivered)
+
+    def thread_context(self, question: Question) -> list[Turn]:
+        """A mention in a thread people were already having: what they said before it is
+        what "this" and "that error" refer to."""
+        if question.kind != "mention" or question.thread_ts in (None, question.message_ts):
+            return []
+        before = float(question.message_ts or "inf")
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        try:
+            for _ in range(THREAD_PAGES):  # replies come oldest first: page up to the mention
+                page = self.client.conversations_replies(
+                    channel=question.channel_id,
+                    ts=question.thread_ts or "",
+                    latest=question.message_ts,
+                    limit=200,
+                    cursor=cursor,
+                )
+                messages += page.get("messages") or []
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as error:
+            code = error.response.get("error")
+            log.warning("question %s: could not read the thread: %s", question.id, code)
+            return []
+        earlier = [
+            f"{m.get('user', 'someone')}: {from_slack(m['text'])}"
+            for m in messages
+            if m.get("text") and not m.get("bot_id") and float(m.get("ts", "inf")) < before
+        ][-THREAD_CONTEXT_MESSAGES:]
+        if not earlier:
+            return []
+        return [Turn("user", "Earlier in this Slack thread:\n" + "\n".join(earlier))]
+
+    def _fail(self, reply: Reply, question_id: int, error: str, delivered: bool) -> None:
+        if delivered:  # the person has the answer; only recording it failed (logged above)
+            return
+        reply.fail(words.APOLOGY)  # never raises: the row below is what must not be lost
+        self.store.fail(question_id, error)
+        if self.metrics:
+            self.metrics.failed(error)
