@@ -1,18 +1,22 @@
-"""Embedding throughput: the seeds' one-document-at-a-time loop against our LocalEmbedder.
+"""Embedding throughput: the seeds' loop, docsbot's torch path and its OpenVINO path, one run.
 
 The model is a sentence-transformers directory with the Qwen3-Embedding-0.6B architecture
 (Qwen3Model, published 0.6B configuration, random weights from torch.manual_seed(0), saved in
 bf16 like the published checkpoint) + last-token pooling + Normalize. It is built once and
-cached under /tmp (DOCSBOT_BENCH_CACHE overrides the folder); both methods load it from there.
+cached under /tmp (DOCSBOT_BENCH_CACHE overrides the folder); every method loads it from there.
 
-- seeds: `SentenceTransformer(path)` in fp32, then `for doc in docs: model.encode([doc])`.
-- ours: `indexer.embedding.LocalEmbedder(path).embed_documents(texts)` in its default
-  configuration (length-sorted batches; bf16 where indexer.hardware.pick_dtype says so).
+- seeds: `SentenceTransformer(path)` in fp32, then `for doc in docs: model.encode([doc])`; its
+  vectors are the fp32 reference the others are compared with.
+- torch: `indexer.embedding.LocalEmbedder(path)` as configured by default (length-sorted
+  batches; bf16 where indexer.hardware.pick_dtype says so).
+- openvino: `indexer.openvino_embedder.OpenVINOEmbedder` (int8 weights; the export is cached
+  under the same folder, `models/`, and its first build is timed). Skipped, saying so, without
+  the `openvino` extra.
 
 Inputs: 64 chunks (32 with --quick) of milvus-docs prose, 80-350 tokens each. After a warm-up,
-3 interleaved repetitions; printed: median seconds, chunks/s, the throughput ratio ours / seeds,
-peak RSS above the pre-call RSS, and the largest cosine difference between the two methods'
-vectors (informational: bf16 against fp32). The last line is one JSON object of the results.
+3 interleaved repetitions; printed: median seconds, tokens/s, the ratios to torch and to the
+seeds, the lowest cosine to fp32, the RSS each model added when loaded and the peak RSS above
+the pre-call RSS while embedding. The last line is one JSON object of the results.
 
     .venv/bin/python bench/embed_bench.py [--quick]
 """
@@ -24,8 +28,10 @@ import json
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib import (
+    MIB,
     QWEN3_0P6B,
     Stopwatch,
     build_tokenizer_dir,
@@ -40,9 +47,11 @@ from benchlib import (
     emit_json,
     loadavg,
     log,
+    malloc_trim,
     measure,
     median,
     qwen3_config,
+    rss_bytes,
     set_threads,
     texts_of_lengths,
     token_count,
@@ -51,9 +60,11 @@ from benchlib import (
 
 from indexer.embedding import LocalEmbedder
 from indexer.hardware import pick_dtype
+from indexer.openvino_runtime import openvino_installed
 
 CACHE = Path(os.environ.get("DOCSBOT_BENCH_CACHE", "/tmp/docsbot-bench-cache"))
 MODEL_NAME = "qwen3-embedding-0.6b-random-seed0"
+T = TypeVar("T")
 MIN_TOKENS, MAX_TOKENS = 80, 350
 # Qwen/Qwen3-Embedding-0.6B's config_sentence_transformers.json prompts.
 PROMPTS = {
@@ -114,12 +125,10 @@ def seeds_embed(model: Any, docs: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def cosine_gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(max, mean) of 1 - cos between matching rows."""
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    gap = 1.0 - np.sum(a * b, axis=1)
-    return float(gap.max()), float(gap.mean())
+    return float(np.sum(a * b, axis=1).min())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -130,6 +139,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--layers", type=int, default=None, help="debug only: fewer than the 28 layers"
     )
     return parser.parse_args(argv)
+
+
+def loaded(build: Callable[[], T]) -> tuple[T, float, float]:
+    """(object, seconds, MiB of RSS it added)."""
+    malloc_trim()
+    before, started = rss_bytes(), time.perf_counter()
+    value = build()
+    return value, time.perf_counter() - started, (rss_bytes() - before) / MIB
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,78 +161,89 @@ def main(argv: list[str] | None = None) -> int:
     path, fresh = build_embedding_model(CACHE, args.layers)
     log(f"model dir {path} ({'built' if fresh else 'cached'}, {built():.1f} s)")
 
-    seeds_model = SentenceTransformer(
-        str(path), device="cpu", model_kwargs={"dtype": torch.float32}
+    models: dict[str, Any] = {}
+    load_s: dict[str, float] = {}
+    load_mib: dict[str, float] = {}
+    models["seeds"], load_s["seeds"], load_mib["seeds"] = loaded(
+        lambda: SentenceTransformer(str(path), device="cpu", model_kwargs={"dtype": torch.float32})
     )
-    seeds_model.eval()
-    ours = LocalEmbedder(str(path))
-    seeds_dtype = next(seeds_model.parameters()).dtype
-    ours_dtype = next(ours.model.parameters()).dtype
-    if ours_dtype != pick_dtype("auto", "cpu"):
-        log(f"note: LocalEmbedder loaded {ours_dtype}, pick_dtype says otherwise")
+    models["seeds"].eval()
+    models["torch"], load_s["torch"], load_mib["torch"] = loaded(lambda: LocalEmbedder(str(path)))
+    if openvino_installed():
+        from indexer.openvino_embedder import OpenVINOEmbedder
 
-    tokenizer = seeds_model.tokenizer
+        models["openvino"], load_s["openvino"], load_mib["openvino"] = loaded(
+            lambda: OpenVINOEmbedder(str(path), cache_dir=CACHE / "models")
+        )
+        log(f"openvino: ready in {load_s['openvino']:.1f} s (export included when not cached)")
+    else:
+        log('openvino: skipped, the extra is not installed (pip install "docsbot[openvino]")')
+    ours = models["torch"]
+    if ours.torch_dtype != pick_dtype("auto", "cpu"):
+        log(f"note: LocalEmbedder loaded {ours.torch_dtype}, pick_dtype says otherwise")
+    labels = {
+        "seeds": "seeds fp32 loop",
+        "torch": f"torch {ours.describe().split()[-1]} (LocalEmbedder)",
+        "openvino": f"openvino {models['openvino'].precision}" if "openvino" in models else "",
+    }
+
+    tokenizer = models["seeds"].tokenizer
     count = 32 if args.quick else 64
     texts, source = texts_of_lengths(tokenizer, varied_lengths(count, MIN_TOKENS, MAX_TOKENS))
     lengths = [token_count(tokenizer, t) for t in texts]
-    log(
-        f"seeds: SentenceTransformer fp32 loop ({seeds_dtype}); ours: LocalEmbedder "
-        f"({ours_dtype}, batch_size {ours.batch_size})"
-    )
+    total = sum(lengths)
     log(
         f"text: {source}; {count} chunks, tokens min/median/max "
-        f"{min(lengths)}/{int(np.median(lengths))}/{max(lengths)}, total {sum(lengths)}"
+        f"{min(lengths)}/{int(np.median(lengths))}/{max(lengths)}, total {total}"
     )
+    methods: dict[str, Callable[[list[str]], np.ndarray]] = {
+        "seeds": lambda docs: seeds_embed(models["seeds"], docs),
+        **{k: models[k].embed_documents for k in ("torch", "openvino") if k in models},
+    }
+    warm = {k: measure(lambda fn=fn: fn(texts[:4])).seconds for k, fn in methods.items()}
+    log("warm-up (4 chunks): " + ", ".join(f"{k} {v:.2f} s" for k, v in warm.items()))
 
-    warm = texts[:4]
-    warm_seeds = measure(lambda: seeds_embed(seeds_model, warm)).seconds
-    warm_ours = measure(lambda: ours.embed_documents(warm)).seconds
-    log(f"warm-up (4 chunks): seeds {warm_seeds:.2f} s, ours {warm_ours:.2f} s")
-
-    times: dict[str, list[float]] = {"seeds": [], "ours": []}
-    cpu: dict[str, list[float]] = {"seeds": [], "ours": []}
-    contention: dict[str, list[float]] = {"seeds": [], "ours": []}
-    peaks: dict[str, list[float]] = {"seeds": [], "ours": []}
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    cpu: dict[str, list[float]] = {k: [] for k in methods}
+    contention: dict[str, list[float]] = {k: [] for k in methods}
+    peaks: dict[str, list[float]] = {k: [] for k in methods}
     vectors: dict[str, np.ndarray] = {}
     for rep in range(args.reps):
-        for label, fn in (
-            ("seeds", lambda: seeds_embed(seeds_model, texts)),
-            ("ours", lambda: ours.embed_documents(texts)),
-        ):
-            m = measure(fn)
+        for label, fn in methods.items():
+            m = measure(lambda fn=fn: fn(texts))
             vectors.setdefault(label, m.value)
             times[label].append(m.seconds)
             cpu[label].append(m.cpu_s)
             contention[label].append(m.other_cpu_s)
             peaks[label].append(m.peak_mib)
             log(
-                f"rep {rep + 1}/{args.reps} {label:5s} {count / m.seconds:6.2f} chunks/s "
-                f"{describe(m)}"
+                f"rep {rep + 1}/{args.reps} {label:8s} {total / m.seconds:7.1f} tok/s {describe(m)}"
             )
 
     med = {k: median(v) for k, v in times.items()}
-    rate = {k: count / v for k, v in med.items()}
-    ratio = rate["ours"] / rate["seeds"]
-    med_cpu = {k: median(v) for k, v in cpu.items()}
-    cpu_ratio = med_cpu["seeds"] / med_cpu["ours"]
+    rate = {k: total / v for k, v in med.items()}
+    vs_torch = {k: rate[k] / rate["torch"] for k in methods}
+    vs_seeds = {k: rate[k] / rate["seeds"] for k in methods}
     best = {k: min(v) for k, v in times.items()}
-    best_ratio = best["seeds"] / best["ours"]
-    gap_max, gap_mean = cosine_gap(vectors["ours"], vectors["seeds"])
+    best_vs_torch = {k: best["torch"] / best[k] for k in methods}
+    cosine = {k: min_cosine(vectors[k], vectors["seeds"]) for k in methods}
     peak = {k: max(v) for k, v in peaks.items()}
 
     log("")
-    log(f"{'method':8s} {'median s':>9s} {'chunks/s':>9s} {'median cpu s':>13s} {'peak MiB':>9s}")
-    for label in ("seeds", "ours"):
-        log(
-            f"{label:8s} {med[label]:9.2f} {rate[label]:9.2f} {med_cpu[label]:13.1f} "
-            f"{peak[label]:9.1f}"
-        )
-    log(f"throughput ours / seeds: {ratio:.2f}x (on CPU time: {cpu_ratio:.2f}x)")
     log(
-        f"fastest rep (least disturbed by other load): seeds {best['seeds']:.2f} s, "
-        f"ours {best['ours']:.2f} s; ratio on those {best_ratio:.2f}x"
+        f"| {'method':28s} | {'median s':>8s} | {'tok/s':>7s} | {'vs torch':>8s} | "
+        f"{'vs seeds':>8s} | {'min cos vs fp32':>15s} | {'load MiB':>8s} | {'peak MiB':>8s} |"
     )
-    log(f"1 - cosine(ours, seeds): max {gap_max:.2e}, mean {gap_mean:.2e} (bf16 vs fp32)")
+    log("|" + "|".join("-" * w for w in (30, 10, 9, 10, 10, 17, 10, 10)) + "|")
+    for k in methods:
+        log(
+            f"| {labels[k]:28s} | {med[k]:8.2f} | {rate[k]:7.1f} | {vs_torch[k]:7.2f}x | "
+            f"{vs_seeds[k]:7.2f}x | {cosine[k]:15.5f} | {load_mib[k]:8.0f} | {peak[k]:8.0f} |"
+        )
+    log(
+        "fastest rep (least disturbed by other load), speed vs torch: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in best_vs_torch.items())
+    )
     log(f"load avg {loadavg()}; total runtime {clock():.1f} s")
 
     emit_json(
@@ -226,26 +254,23 @@ def main(argv: list[str] | None = None) -> int:
             "reps": args.reps,
             "threads": threads,
             "torch": torch.__version__,
-            "seeds_dtype": seeds_dtype,
-            "ours_dtype": ours_dtype,
-            "ours_batch_size": ours.batch_size,
+            "methods": labels,
             "text_source": source,
             "chunks": count,
-            "tokens_total": sum(lengths),
+            "tokens_total": total,
             "tokens_min_median_max": [min(lengths), int(np.median(lengths)), max(lengths)],
+            "load_s": {k: round(v, 1) for k, v in load_s.items()},
+            "load_rss_mib": {k: round(v) for k, v in load_mib.items()},
             "times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "median_s": {k: round(v, 3) for k, v in med.items()},
-            "chunks_per_s": {k: round(v, 3) for k, v in rate.items()},
-            "throughput_ratio_ours_over_seeds": round(ratio, 3),
-            "min_s": {k: round(v, 3) for k, v in best.items()},
-            "throughput_ratio_on_min": round(best_ratio, 3),
+            "tokens_per_s": {k: round(v, 1) for k, v in rate.items()},
+            "ratio_vs_torch": {k: round(v, 3) for k, v in vs_torch.items()},
+            "ratio_vs_seeds": {k: round(v, 3) for k, v in vs_seeds.items()},
+            "ratio_vs_torch_on_min": {k: round(v, 3) for k, v in best_vs_torch.items()},
+            "min_cosine_vs_fp32": {k: round(v, 6) for k, v in cosine.items()},
             "cpu_s": {k: [round(x, 2) for x in v] for k, v in cpu.items()},
             "other_processes_cpu_s": {k: [round(x, 1) for x in v] for k, v in contention.items()},
-            "median_cpu_s": {k: round(v, 2) for k, v in med_cpu.items()},
-            "cpu_ratio_seeds_over_ours": round(cpu_ratio, 3),
             "peak_rss_mib": {k: round(v, 1) for k, v in peak.items()},
-            "cosine_gap_max": float(f"{gap_max:.3e}"),
-            "cosine_gap_mean": float(f"{gap_mean:.3e}"),
             "loadavg_end": loadavg(),
             "total_runtime_s": round(clock(), 1),
         }

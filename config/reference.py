@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from config.groups import GROUPS
+from config.groups import groups
 from config.settings import Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def _table(fields: list[str]) -> list[str]:
 def full_reference() -> str:
     """Every setting, one table per group."""
     lines: list[str] = []
-    for group in GROUPS:
+    for group in groups():
         intro = " ".join((group.__doc__ or "").split())
         lines += [f"### {group.__name__}", "", intro, "", *_table(list(group.model_fields)), ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -28,14 +28,11 @@ from config.groups import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_INSTRUCTION,
     DEFAULT_RERANKER_MODEL,
-    Answering,
     Documents,
     Models,
-    Operations,
-    Slack,
     Storage,
-    Workers,
 )
+from config.serving import Answering, Operations, Slack, Workers
 from config.specs import Schedule, SourceSpec, parse_schedule, redact
 
 ENV_PREFIX = "DOCSBOT_"

@@ -2,6 +2,8 @@
 
 Each chunk stays inside one section, so its heading path and section link are exact; code
 blocks and tables are kept whole when they fit, and split on line boundaries when they don't.
+A heading's `{#id}` is its section's anchor. A short note (`**Tip:** ...`) stays with the
+block it comments on and a lead-in ending in ':' with the block it introduces, when they fit.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from indexer.parsing import ATX, FENCE, Fences
+from indexer.markup import ATX, FENCE, Fences, split_heading_id
 from indexer.sources import Document
 
 # Counts tokens of many texts at once (a fast tokenizer is much quicker batched).
 TokenCounter = Callable[[Sequence[str]], list[int]]
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
-CUSTOM_ANCHOR = re.compile(r"\s*\{#([A-Za-z0-9_-]+)\}\s*$")
+# An admonition or tab as the parsers write it: `**Tip:** text`. Alone it says little; it
+# belongs with the example it comments on.
+NOTE = re.compile(r"^\*\*[^*\n]{1,120}?[.:?!]\*\*[ \t]+\S")
 
 
 def approx_token_counter(texts: Sequence[str]) -> list[int]:
@@ -64,11 +68,9 @@ def split_sections(markdown: str) -> list[Section]:
         if not heading:
             sections[-1].lines.append(line)
             continue
-        level, title = len(heading.group(1)), heading.group(2).strip()
-        custom = CUSTOM_ANCHOR.search(title)
-        if custom:
-            title = title[: custom.start()].strip()
-        anchor = custom.group(1) if custom else slugify(title)
+        level = len(heading.group(1))
+        title, custom = split_heading_id(heading.group(2))
+        anchor = custom or slugify(title)
         if anchor in seen:
             seen[anchor] += 1
             anchor = f"{anchor}-{seen[anchor]}"
@@ -207,36 +209,73 @@ class Chunker:
             total += n
         return " ".join(tail)
 
+    def _units(self, blocks: list[tuple[str, str]], sizes: list[int]) -> list[list[int]]:
+        """Blocks that belong together, by index: a short note joins the block before it (or,
+        when that would not fit, the one after), a lead-in ending in ':' the block it leads
+        into. A unit is kept in one chunk whenever it fits the budget."""
+        units: list[list[int]] = []
+        unit_size = 0
+        glue_next = False
+        for i, (kind, text) in enumerate(blocks):
+            note = kind == "prose" and bool(NOTE.match(text)) and sizes[i] <= self.budget // 4
+            if units and (glue_next or note) and unit_size + sizes[i] <= self.budget:
+                units[-1].append(i)
+                unit_size += sizes[i]
+                glue_next = kind == "prose" and text.rstrip().endswith(":")
+                continue
+            units.append([i])
+            unit_size = sizes[i]
+            glue_next = note or (kind == "prose" and text.rstrip().endswith(":"))
+        return units
+
+    def _pack(self, blocks: list[tuple[str, str]]) -> list[str]:
+        """One section's blocks packed into chunk texts within the budget."""
+        sizes = self.count([text for _, text in blocks])
+        texts: list[str] = []
+        current: list[str] = []
+        last_kind = "prose"
+        total = 0
+
+        def make_room(size: int) -> None:
+            """Close the current chunk if `size` more tokens would not fit in it."""
+            nonlocal current, total
+            if not current or total + size <= self.budget:
+                return
+            texts.append("\n\n".join(current))
+            # Overlap only from prose, and only when it still leaves room.
+            tail = self._tail(current[-1]) if last_kind == "prose" else ""
+            tail_size = self.count([tail])[0] if tail else 0
+            if tail and tail_size + size <= self.budget:
+                current, total = [tail], tail_size
+            else:
+                current, total = [], 0
+
+        for unit in self._units(blocks, sizes):
+            unit_size = sum(sizes[i] for i in unit)
+            if len(unit) > 1 and unit_size <= self.budget:
+                make_room(unit_size)
+                current += [blocks[i][1] for i in unit]
+                total += unit_size
+                last_kind = blocks[unit[-1]][0]
+                continue
+            for i in unit:
+                kind, text = blocks[i]
+                parts = [(text, sizes[i])] if sizes[i] <= self.budget else None
+                for part, size in parts or self._pieces(kind, text):
+                    make_room(size)
+                    current.append(part)
+                    total += size
+                    last_kind = kind
+        if current:
+            texts.append("\n\n".join(current))
+        return texts
+
     def chunk(self, doc: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
         used_ids: set[str] = set()
         for section in split_sections(doc.markdown):
             blocks = split_blocks(section.lines)
-            if not blocks:
-                continue
-            sizes = self.count([text for _, text in blocks])
-            texts: list[str] = []
-            current: list[str] = []
-            last_kind = "prose"
-            total = 0
-            for (kind, text), n in zip(blocks, sizes, strict=True):
-                parts = [(text, n)] if n <= self.budget else self._pieces(kind, text)
-                for part, size in parts:
-                    if current and total + size > self.budget:
-                        texts.append("\n\n".join(current))
-                        # Overlap only from prose, and only when it still leaves room.
-                        tail = self._tail(current[-1]) if last_kind == "prose" else ""
-                        tail_size = self.count([tail])[0] if tail else 0
-                        if tail and tail_size + size <= self.budget:
-                            current, total = [tail], tail_size
-                        else:
-                            current, total = [], 0
-                    current.append(part)
-                    total += size
-                    last_kind = kind
-            if current:
-                texts.append("\n\n".join(current))
-            for text in texts:
+            for text in self._pack(blocks) if blocks else []:
                 chunks.append(self._make(doc, section, text, len(chunks), used_ids))
         return chunks
 

@@ -78,6 +78,8 @@ class LocalEmbedder:
             )
         self.name = name
         self.dim = dim or native
+        self.backend = "torch"
+        self.precision = str(self.torch_dtype).removeprefix("torch.")
         self.max_tokens = int(self.model.max_seq_length or 512)
         # Measured on 2 CPU cores (bench/embed_bench.py): batching buys nothing there while
         # padding to the longest text in a batch of 16 wasted 31% of the tokens.
@@ -95,6 +97,10 @@ class LocalEmbedder:
             self.dim,
             self.max_tokens,
         )
+
+    def describe(self) -> str:
+        """What runs it, for `docsbot config` and the Home tab: `torch bfloat16`."""
+        return f"{self.backend} {self.precision}"
 
     def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         import torch
@@ -148,7 +154,22 @@ def build_embedder(settings: Settings) -> Embedder:
             dim=settings.embedding_dim,
             batch_size=settings.embedding_batch_size or 64,
             query_instruction=settings.query_instruction,
+            input_types=(
+                (settings.embedding_input_types[0], settings.embedding_input_types[1])
+                if settings.embedding_input_types
+                else None
+            ),
+            query_prefix=settings.embedding_query_prefix,
+            document_prefix=settings.embedding_document_prefix,
         )
+    from indexer.openvino_runtime import choose_backend
+
+    backend, automatic = choose_backend(settings)
+    if backend == "openvino":
+        from indexer.openvino_embedder import open_embedder
+
+        if (embedder := open_embedder(settings, automatic)) is not None:
+            return embedder
     return LocalEmbedder(
         settings.embedding_model,
         device=settings.device,

@@ -23,6 +23,19 @@ LEASE_NAME = "index"
 Trigger = Literal["manual", "scheduled", "home"]
 
 
+# A held run finished too: its slot is served, and the next slot holds again until confirmed.
+FINISHED = ("succeeded", "failed", "held")
+CONFIRM = "docsbot index --confirm-deletions"
+
+
+def held_message(documents: int) -> str:
+    return (
+        f"held: this run would delete {documents} document(s), more than "
+        f"DOCSBOT_INDEX_DELETE_GUARD allows; check DOCSBOT_SOURCES, then run `{CONFIRM}` "
+        "to confirm"
+    )
+
+
 class IndexBusy(UserError, RuntimeError):
     """Another run holds the lease and the caller chose not to wait."""
 
@@ -30,7 +43,7 @@ class IndexBusy(UserError, RuntimeError):
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: int
-    status: str  # succeeded, failed, abandoned
+    status: str  # succeeded, failed, held, abandoned
     report: IndexReport | None
     errors: list[str]
 
@@ -79,6 +92,7 @@ class IndexJobs:
         rebuild: bool = False,
         progress: IndexProgress | None = None,
         on_wait: Callable[[LeaseInfo | None], None] | None = None,
+        confirm_deletions: bool = False,
     ) -> RunOutcome | None:
         """Run once under the lease. None: shut down while waiting, or (scheduled runs) the
         slot was already covered by a run another process made."""
@@ -111,16 +125,26 @@ class IndexJobs:
                     return None
                 run_id = self._start(trigger, scheduled_for, lease.holder)
                 lease.set_run(run_id)
-                return self._execute(run_id, lease, rebuild, progress)
+                return self._execute(run_id, lease, rebuild, progress, confirm_deletions)
         except LeaseLost:
             return None  # shut down right after taking the lease: nothing was started
 
     def _execute(
-        self, run_id: int, lease: SqlLease, rebuild: bool, progress: IndexProgress | None
+        self,
+        run_id: int,
+        lease: SqlLease,
+        rebuild: bool,
+        progress: IndexProgress | None,
+        confirm_deletions: bool,
     ) -> RunOutcome:
         log.info("index run #%d started", run_id)
         try:
-            report = self.indexer.run(rebuild=rebuild, progress=progress, check=lease.check)
+            report = self.indexer.run(
+                rebuild=rebuild,
+                progress=progress,
+                check=lease.check,
+                confirm_deletions=confirm_deletions,
+            )
         except LeaseLost as error:
             self._finish(run_id, "abandoned", None, [str(error)])
             log.error("index run #%d stopped: %s", run_id, error)
@@ -132,10 +156,17 @@ class IndexJobs:
             message = f"{type(error).__name__}: {error}"
             self._finish(run_id, "failed", None, [message])
             raise
-        status = "failed" if report.failed_sources else "succeeded"
-        self._finish(run_id, status, report, list(report.failed_sources))
+        errors = list(report.failed_sources)
+        if report.failed_sources:
+            status = "failed"
+        elif report.deletions_held:
+            status = "held"
+            errors.append(held_message(report.deletions_held))
+        else:
+            status = "succeeded"
+        self._finish(run_id, status, report, errors)
         log.info("index run #%d %s: %s", run_id, status, report.summary())
-        return RunOutcome(run_id, status, report, list(report.failed_sources))
+        return RunOutcome(run_id, status, report, errors)
 
     def covered(self, slot: datetime) -> bool:
         """A slot is served by any run that started at or after it and finished."""
@@ -144,7 +175,7 @@ class IndexJobs:
                 session.scalar(
                     select(func.count()).where(
                         IndexRun.started_at >= slot,
-                        IndexRun.status.in_(("succeeded", "failed")),
+                        IndexRun.status.in_(FINISHED),
                     )
                 )
             )

@@ -2,96 +2,52 @@
 
 Everything downstream (chunking, citations) speaks Markdown, so each format is converted once
 here. The goal is text a person would read on the rendered page: front matter, template
-includes and inline HTML are resolved or removed rather than indexed as noise.
+includes and inline HTML are resolved or removed rather than indexed as noise. The pieces
+live beside it: `includes` (files pulled into a page), `dialects` and `hugo` (MkDocs Material,
+Docusaurus and Hugo syntax), `html` (rendered pages) and `markup` (what they all share).
 """
 
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
 
-import yaml
-from bs4 import BeautifulSoup, Tag
+from indexer import dialects
+from indexer.html import html_to_markdown
+from indexer.includes import find_includes, resolve_includes
+from indexer.markup import ATX, FENCE, Fences, Parsed, first_heading, split_front_matter
 
-FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
-INCLUDE = re.compile(r"\{\{\s*(fragments/[^\s{}]+?)\s*\}\}")
+__all__ = [
+    "ATX",
+    "FENCE",
+    "Fences",
+    "Parsed",
+    "clean_markdown",
+    "find_includes",
+    "first_heading",
+    "html_to_markdown",
+    "parse_by_suffix",
+    "parse_markdown",
+    "parse_rst",
+    "parse_text",
+    "resolve_includes",
+    "slug_path",
+    "split_front_matter",
+]
+
 TEMPLATE_NOISE = re.compile(r"\{\{\s*tab\s*\}\}")
-FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 INLINE_CODE = re.compile(r"(`+)[^`\n]+?\1")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?:\s[^<>]*)?/?>")
-ATX = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
 RST_SUFFIXES = {".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
 TEXT_SUFFIXES = {".txt", ".text"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | RST_SUFFIXES | HTML_SUFFIXES | TEXT_SUFFIXES
-
-
-class Fences:
-    """Where fenced code starts and ends, as CommonMark has it: a fence closes only on the same
-    character, at least as long, with nothing after it, so a ```` block can show ``` inside."""
-
-    def __init__(self) -> None:
-        self.opening: str | None = None
-
-    def feed(self, line: str) -> str:
-        """'open', 'close', 'code' (a line inside a fence) or 'text'."""
-        match = FENCE.match(line)
-        if self.opening is None:
-            if match and not (match.group(2)[0] == "`" and "`" in match.group(3)):
-                self.opening = match.group(2)
-                return "open"
-            return "text"
-        closes = match and match.group(2)[0] == self.opening[0] and not match.group(3).strip()
-        if closes and match and len(match.group(2)) >= len(self.opening):
-            self.opening = None
-            return "close"
-        return "code"
-
-
-@dataclass(frozen=True)
-class Parsed:
-    title: str
-    markdown: str
-
-
-def split_front_matter(text: str) -> tuple[dict[str, object], str]:
-    match = FRONT_MATTER.match(text)
-    if not match:
-        return {}, text
-    try:
-        meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        # Broken front matter is still front matter: drop it rather than index YAML.
-        meta = None
-    return (meta if isinstance(meta, dict) else {}), text[match.end() :]
-
-
-def find_includes(text: str) -> list[str]:
-    return INCLUDE.findall(text)
-
-
-def resolve_includes(
-    text: str, load: Callable[[str], str | None], depth: int = 0, max_depth: int = 4
-) -> str:
-    """Inline `{{fragments/x.md}}` with the fragment's body (its own front matter dropped)."""
-
-    def replace(match: re.Match[str]) -> str:
-        if depth >= max_depth:
-            return ""
-        body = load(match.group(1))
-        if body is None:
-            return ""
-        _, body = split_front_matter(body)
-        return resolve_includes(body, load, depth + 1, max_depth)
-
-    return INCLUDE.sub(replace, text)
 
 
 def _clean_inline_html(segment: str) -> str:
@@ -130,12 +86,22 @@ def clean_markdown(text: str) -> str:
     out: list[str] = []
     prose: list[str] = []
 
+    def blank() -> None:
+        if out and out[-1]:
+            out.append("")
+
     def flush() -> None:
         if prose:
             chunk = "\n".join(prose)
             chunk = IMAGE.sub("", chunk)
             chunk = TEMPLATE_NOISE.sub("", chunk)
-            out.append(_clean_inline_html(chunk))
+            chunk = _clean_inline_html(dialects.reduce_inline(chunk))
+            # Tags removed from indented lines leave blanks that would split paragraphs.
+            chunk = re.sub(r"[ \t]+$", "", chunk, flags=re.MULTILINE)
+            chunk = re.sub(r"\n{3,}", "\n\n", chunk).strip("\n")
+            if chunk:
+                blank()
+                out.append(chunk)
             prose.clear()
 
     fences = Fences()
@@ -146,25 +112,39 @@ def clean_markdown(text: str) -> str:
             continue
         if state == "open":
             flush()
+            blank()
         out.append(line)
+        if state == "close":
+            out.append("")
     flush()
-    result = "\n".join(out)
-    return re.sub(r"\n{3,}", "\n\n", result).strip() + "\n"
-
-
-def first_heading(markdown: str) -> str | None:
-    fences = Fences()
-    for line in markdown.splitlines():
-        if fences.feed(line) == "text" and (match := ATX.match(line)):
-            return match.group(2).strip()
-    return None
+    return "\n".join(out).strip() + "\n"
 
 
 def parse_markdown(text: str, fallback_title: str) -> Parsed:
     meta, body = split_front_matter(text)
-    body = clean_markdown(body)
+    body = clean_markdown(dialects.reduce(body))
     title = str(meta.get("title") or first_heading(body) or fallback_title).strip()
-    return Parsed(title=title, markdown=body)
+    slug, doc_id = meta.get("slug"), meta.get("id")
+    return Parsed(
+        title=title,
+        markdown=body,
+        slug=str(slug) if isinstance(slug, str | int) else None,
+        doc_id=str(doc_id) if isinstance(doc_id, str | int) else None,
+    )
+
+
+def slug_path(rel_path: str, parsed: Parsed | None) -> str:
+    """The page's path on its site: front matter `slug` (absolute, or relative to the file's
+    folder), else its `id` in that folder, else the file's path without extension."""
+    folder = posixpath.dirname(rel_path)
+    if parsed is not None and parsed.slug and parsed.slug.strip("/ "):
+        slug = parsed.slug.strip()
+        return slug.strip("/") if slug.startswith("/") else posixpath.join(folder, slug.strip("/"))
+    if parsed is not None and parsed.slug:  # `slug: /`: the site's home
+        return ""
+    if parsed is not None and parsed.doc_id:
+        return posixpath.join(folder, parsed.doc_id.strip("/"))
+    return posixpath.splitext(rel_path)[0]
 
 
 RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.])\1{2,}\s*$")
@@ -219,37 +199,6 @@ def parse_rst(text: str, fallback_title: str) -> Parsed:
         out.append(f"\n{'#' * min(levels.index(char) + 1, 6)} {title_line}\n")
     markdown = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
     return Parsed(title=first_heading(markdown) or fallback_title, markdown=markdown)
-
-
-def html_to_markdown(text: str, fallback_title: str) -> Parsed:
-    soup = BeautifulSoup(text, "html.parser")
-    title_tag = soup.find("title")
-    for junk in soup(["script", "style", "nav", "header", "footer", "aside", "noscript", "form"]):
-        junk.decompose()
-    root = soup.find("main") or soup.find("article") or soup.body or soup
-    assert isinstance(root, Tag)
-    for pre in root.find_all("pre"):
-        pre.replace_with(f"\n\n```\n{pre.get_text().strip(chr(10))}\n```\n\n")
-    for table in root.find_all("table"):
-        rows = []
-        for tr in table.find_all("tr"):
-            cells = [c.get_text(" ", strip=True) for c in tr.find_all(["td", "th"])]
-            rows.append("| " + " | ".join(cells) + " |")
-        table.replace_with("\n\n" + "\n".join(rows) + "\n\n")
-    for level in range(1, 7):
-        for heading in root.find_all(f"h{level}"):
-            heading.replace_with(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n")
-    for li in root.find_all("li"):
-        li.replace_with(f"\n- {li.get_text(' ', strip=True)}")
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for block in root.find_all(["p", "div", "section", "blockquote"]):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    markdown = re.sub(r"[ \t]+\n", "\n", root.get_text())
-    markdown = re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
-    title = title_tag.get_text(strip=True) if title_tag else ""
-    return Parsed(title=title or first_heading(markdown) or fallback_title, markdown=markdown)
 
 
 def parse_text(text: str, fallback_title: str) -> Parsed:

@@ -1,10 +1,15 @@
 """An OpenAI-compatible /v1/embeddings endpoint as the embedder (vLLM serving Qwen3-Embedding,
-TEI, OpenAI): what a GPU box serving many bot replicas, or a CPU-only host, uses."""
+TEI, OpenAI): what a GPU box serving many bot replicas, or a CPU-only host, uses.
+
+Asymmetric models embed questions and passages differently. Servers that know the model's
+roles take an `input_type` field (`input_types`: the values for queries and documents); for
+the others the texts carry the model's prefixes themselves (E5's "query: " / "passage: ").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,6 +33,9 @@ class RemoteEmbedder:
         query_instruction: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 2,
+        input_types: tuple[str, str] | None = None,
+        query_prefix: str = "",
+        document_prefix: str = "",
     ) -> None:
         import openai
 
@@ -47,6 +55,9 @@ class RemoteEmbedder:
         self.query_prompt = (
             QWEN3_QUERY_TEMPLATE.format(instruction=instruction) if instruction else ""
         )
+        self.query_prompt += query_prefix
+        self.document_prefix = document_prefix
+        self.input_types = input_types
         self.max_tokens = 8192
         self._dim: int | None = None
 
@@ -55,11 +66,14 @@ class RemoteEmbedder:
         """Asked of the server on first use, not at construction: building the embedder must
         not need the network (`report gaps` with no gaps, `--help`)."""
         if self._dim is None:
-            self._dim = len(self._call(["dimension probe"])[0])
+            self._dim = len(self._call(["dimension probe"], "query")[0])
         return self._dim
 
-    def _call(self, texts: list[str]) -> np.ndarray:
+    def _call(self, texts: list[str], role: Literal["query", "document"]) -> np.ndarray:
         kwargs: dict[str, Any] = {"dimensions": self.requested_dim} if self.requested_dim else {}
+        if self.input_types:
+            # Not an OpenAI parameter: the client passes it through in the JSON body.
+            kwargs["extra_body"] = {"input_type": self.input_types[0 if role == "query" else 1]}
         response = self.client.embeddings.create(model=self.name, input=texts, **kwargs)
         rows = sorted(response.data, key=lambda d: d.index)
         vectors = np.asarray([r.embedding for r in rows], dtype=np.float32)
@@ -70,14 +84,14 @@ class RemoteEmbedder:
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         parts = []
         for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            parts.append(self._call(batch))
+            batch = [self.document_prefix + t for t in texts[start : start + self.batch_size]]
+            parts.append(self._call(batch, "document"))
             if progress:
                 progress(len(batch))
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
     def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self._call([self.query_prompt + text])[0]]
+        return [float(x) for x in self._call([self.query_prompt + text], "query")[0]]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return approx_token_counter(texts)

@@ -35,7 +35,7 @@ class NoSources(UserError, ValueError):
 
 
 class IndexProgress(Protocol):
-    def embedding_started(self, total_chunks: int) -> None: ...
+    def embedding_started(self, total_chunks: int | None) -> None: ...
 
     def embedded(self, n: int) -> None: ...
 
@@ -51,6 +51,8 @@ class IndexReport:
     seconds: float = 0.0
     files_skipped: int = 0
     failed_sources: list[str] = field(default_factory=list)
+    deletions_held: int = 0  # over the guard: waiting for `index --confirm-deletions`
+    deletions_kept: int = 0  # not deleted because a source failed this run
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
@@ -64,6 +66,13 @@ class IndexReport:
         )
         if self.failed_sources:
             text += f"; {len(self.failed_sources)} source(s) failed and kept their old chunks"
+        if self.deletions_kept:
+            text += f"; {self.deletions_kept} missing document(s) kept (a source failed)"
+        if self.deletions_held:
+            text += (
+                f"; deleting {self.deletions_held} document(s) is held: confirm with "
+                "`docsbot index --confirm-deletions`"
+            )
         return text
 
 
@@ -118,9 +127,11 @@ class Indexer:
         rebuild: bool = False,
         progress: IndexProgress | None = None,
         check: Callable[[], None] | None = None,
+        confirm_deletions: bool = False,
     ) -> IndexReport:
         """`check` runs between units of work and raises to stop the run there (the lease was
-        lost, or the process is shutting down): whatever was written so far is consistent."""
+        lost, or the process is shutting down): whatever was written so far is consistent.
+        `confirm_deletions`: delete even past the guard (a person asked for it)."""
         check = check or (lambda: None)
         started = time.perf_counter()
         report = IndexReport()
@@ -149,7 +160,11 @@ class Indexer:
         stats = LoadStats()
         seen: set[tuple[str, str]] = set()
         kept: set[tuple[str, str]] = set()  # documents of sources that failed this run
-        pending: list[_Pending] = []
+        group: list[_Pending] = []
+        if progress:
+            progress.embedding_started(None)  # streamed: the total is known only at the end
+        # Documents stream through compare -> chunk -> embed -> write in groups, so memory
+        # holds one group, not the whole corpus (a first index of 20,000 pages included).
         for spec in specs:
             check()
             try:
@@ -164,39 +179,70 @@ class Indexer:
                         continue
                     seen.add(key)
                     item = self._compare(doc, known.get(key))
-                    if item is not None:
-                        pending.append(item)
+                    if item is None:
+                        continue
+                    report.docs_added += item.added
+                    report.docs_changed += not item.added
+                    group.append(item)
+                    if sum(len(p.new_chunks) for p in group) >= FLUSH_CHUNKS:
+                        check()
+                        self._flush(group, report, progress, check)
+                        group = []
             except SourceUnavailable as error:
                 where = spec.location if not spec.is_git else spec.key
                 log.error("source %s failed, keeping its indexed chunks: %s", where, error)
                 report.failed_sources.append(str(error) if spec.is_git else f"{where}: {error}")
                 kept.update(k for k in known if k[0] == spec.key)
+        check()
+        self._flush(group, report, progress, check)
         kept.update(stats.unreachable)
         report.docs_seen = len(seen)
         report.files_skipped = len(stats.skipped)
-        report.docs_added = sum(1 for p in pending if p.added)
-        report.docs_changed = len(pending) - report.docs_added
-
-        total_new = sum(len(p.new_chunks) for p in pending)
-        if progress:
-            progress.embedding_started(total_new)
-        group: list[_Pending] = []
-        for item in pending:
-            group.append(item)
-            if sum(len(p.new_chunks) for p in group) >= FLUSH_CHUNKS:
-                check()
-                self._flush(group, report, progress, check)
-                group = []
-        check()
-        self._flush(group, report, progress, check)
 
         check()
         removed = [key for key in known if key not in seen and key not in kept]
+        removed = self._deletable(removed, len(known), report, confirm_deletions)
         if removed:
             self._remove(removed, known, report)
         report.seconds = round(time.perf_counter() - started, 3)
         log.debug("index run: %s", report.summary())
         return report
+
+    def _deletable(
+        self,
+        removed: list[tuple[str, str]],
+        indexed: int,
+        report: IndexReport,
+        confirmed: bool,
+    ) -> list[tuple[str, str]]:
+        """What this run may delete. A run in which any source failed deletes nothing (a
+        mistyped path reads as "every document is gone"); a clean run deletes up to the guard
+        (DOCSBOT_INDEX_DELETE_GUARD of the documents) and holds anything bigger until someone
+        confirms it. The schedule never confirms."""
+        if not removed:
+            return []
+        if report.failed_sources:
+            log.warning(
+                "%d document(s) not found this run are kept: a source failed, and only a run in "
+                "which every source was read deletes anything",
+                len(removed),
+            )
+            report.deletions_kept = len(removed)
+            return []
+        share = len(removed) / max(1, indexed)
+        guard = self.settings.index_delete_guard
+        if share > guard and not confirmed:
+            log.warning(
+                "holding the deletion of %d of %d documents (%.0f%%, over the %.0f%% guard): "
+                "confirm with `docsbot index --confirm-deletions`",
+                len(removed),
+                indexed,
+                share * 100,
+                guard * 100,
+            )
+            report.deletions_held = len(removed)
+            return []
+        return removed
 
     def _compare(self, doc: Document, known: tuple[str, list[str]] | None) -> _Pending | None:
         doc_hash = document_hash(doc, self.chunker)

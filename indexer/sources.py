@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 from urllib.parse import urljoin, urlparse
-from xml.etree import ElementTree
 
 import httpx
 
 from config.logger import get_logger
 from config.settings import SourceSpec
-from indexer import parsing
+from indexer import parsing, sitemaps
 
 log = get_logger(__name__)
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", "_build"}
@@ -54,12 +53,17 @@ class LoadStats:
         self.skipped.append((path, reason))
 
 
-def page_url(spec: SourceSpec, rel_path: str, root: Path) -> str:
+def page_url(
+    spec: SourceSpec, rel_path: str, root: Path, parsed: parsing.Parsed | None = None
+) -> str:
     if spec.base_url:
         noext = str(PurePosixPath(rel_path).with_suffix(""))
         if "{" in spec.base_url:
             return spec.base_url.format(
-                path=rel_path, path_noext=noext, stem=PurePosixPath(rel_path).stem
+                path=rel_path,
+                path_noext=noext,
+                stem=PurePosixPath(rel_path).stem,
+                slug=parsing.slug_path(rel_path, parsed),
             )
         return spec.base_url.rstrip("/") + "/" + rel_path
     if web_url := spec.git_web_url(rel_path):
@@ -135,30 +139,44 @@ def load_folder(
     checkout)."""
     root = root if root is not None else Path(spec.location).expanduser()
     files = _list_files(root)
-    texts: dict[str, str | None] = {}
+    # Only files other pages include are kept in memory (read once, used by many pages); every
+    # other file is read when its turn comes and dropped after: a large folder's text is never
+    # all in memory at once. A skip is decided, and said, once.
+    texts: dict[str, str] = {}
+    failed: set[str] = set()
     unreadable: set[str] = set()
 
-    def text_of(rel: str) -> str | None:
-        if rel not in texts:
-            try:
-                texts[rel] = _read_text(root / rel, rel, max_bytes, stats)
-            except OSError as error:
-                # There but not readable now (permissions, a dangling link, I/O): unlike a
-                # deleted file, its chunks stay.
-                texts[rel] = None
-                unreadable.add(rel)
-                stats.unreachable.append((spec.key, rel))
-                stats.skip(rel, f"unreadable ({error.strerror or error})")
-        return texts[rel]
+    def text_of(rel: str, *, keep: bool = False) -> str | None:
+        if rel in texts:
+            return texts[rel]
+        if rel in failed:
+            return None
+        try:
+            text = _read_text(root / rel, rel, max_bytes, stats)
+        except OSError as error:
+            # There but not readable now (permissions, a dangling link, I/O): unlike a
+            # deleted file, its chunks stay.
+            failed.add(rel)
+            unreadable.add(rel)
+            stats.unreachable.append((spec.key, rel))
+            stats.skip(rel, f"unreadable ({error.strerror or error})")
+            return None
+        if text is None:
+            failed.add(rel)
+        elif keep:
+            texts[rel] = text
+        return text
 
     # Fragments pulled into other pages by `{{fragments/x.md}}` are partials, not pages:
     # their words are indexed where they appear, with the including page's link.
     included: set[str] = set()
+    listed = set(files).__contains__
     for rel in files:
         if Path(rel).suffix.lower() in parsing.MARKDOWN_SUFFIXES:
             text = text_of(rel)
             if text:
-                included.update(posixpath.normpath(inc) for inc in parsing.find_includes(text))
+                found = parsing.find_includes(text, at=rel, exists=listed)
+                included.update(posixpath.normpath(inc) for inc in found)
 
     missing_parts: list[str] = []
 
@@ -166,7 +184,13 @@ def load_folder(
         target = posixpath.normpath(name)
         if target.startswith("..") or not _may_be_file(root / target):
             return None
-        text = text_of(target)
+        try:
+            inside = (root / target).resolve().is_relative_to(root.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            inside = False
+        if not inside:
+            return None  # a link out of the source: never read outside it
+        text = text_of(target, keep=True)
         if target in unreadable:
             missing_parts.append(target)
         return text
@@ -180,7 +204,7 @@ def load_folder(
         suffix = Path(rel).suffix
         if suffix.lower() in parsing.MARKDOWN_SUFFIXES:
             missing_parts.clear()
-            text = parsing.resolve_includes(text, load_include)
+            text = parsing.resolve_includes(text, load_include, at=rel)
             if missing_parts:  # indexed without its fragment, the page would lose words
                 stats.unreachable.append((spec.key, rel))
                 stats.skip(rel, f"includes unreadable {missing_parts[0]}")
@@ -193,7 +217,8 @@ def load_folder(
         if not parsed.markdown.strip():
             stats.skip(rel, "no text after cleaning")
             continue
-        yield Document(spec.key, rel, parsed.title, parsed.markdown, page_url(spec, rel, root))
+        url = page_url(spec, rel, root, parsed)
+        yield Document(spec.key, rel, parsed.title, parsed.markdown, url)
 
 
 def _fetch(client: httpx.Client, url: str) -> httpx.Response:
@@ -202,29 +227,72 @@ def _fetch(client: httpx.Client, url: str) -> httpx.Response:
     return response
 
 
-def _page_urls(client: httpx.Client, url: str, first: httpx.Response, depth: int = 0) -> list[str]:
-    """The pages of a sitemap (following a sitemap index one level), or the page itself."""
-    head = first.text[:2000]
-    if not (url.endswith(".xml") or "<urlset" in head or "<sitemapindex" in head):
-        return [url]
+def _is_robots(url: str) -> bool:
+    return urlparse(url).path.lower().endswith("/robots.txt")
+
+
+def _is_site_root(url: str) -> bool:
+    parts = urlparse(url)
+    return parts.path in ("", "/") and not parts.query
+
+
+def _sitemap_pages(client: httpx.Client, url: str, data: bytes, depth: int) -> list[str]:
+    """The pages of a sitemap, following a sitemap index one level."""
     try:
-        root = ElementTree.fromstring(first.text)
-    except ElementTree.ParseError as error:
+        sitemap = sitemaps.parse(sitemaps.gunzip(data), url)
+    except sitemaps.NotASitemap as error:
         raise SourceUnavailable(f"{url} is not a readable sitemap ({error})") from error
-    locs = [
-        urljoin(url, el.text.strip()) for el in root.iter() if el.tag.endswith("loc") and el.text
-    ]
-    if not root.tag.endswith("sitemapindex"):
-        return locs[:MAX_SITEMAP_PAGES]
+    if not sitemap.is_index:
+        return sitemap.locations
     if depth >= 1:
+        log.warning("sitemap index %s inside a sitemap index: not followed", url)
         return []
     pages: list[str] = []
-    for child in locs:
-        try:
-            pages += _page_urls(client, child, _fetch(client, child), depth + 1)
-        except httpx.HTTPError as error:
-            raise SourceUnavailable(f"child sitemap {child}: {error}") from error
-    return pages[:MAX_SITEMAP_PAGES]
+    for child in sitemap.locations:
+        if len(pages) >= MAX_SITEMAP_PAGES:
+            break
+        pages += _fetch_sitemap(client, child, depth + 1)
+    return pages
+
+
+def _fetch_sitemap(client: httpx.Client, url: str, depth: int = 0) -> list[str]:
+    try:
+        response = _fetch(client, url)
+    except httpx.HTTPError as error:
+        # A sitemap that cannot be read would look like deleted pages: fail the source.
+        raise SourceUnavailable(f"sitemap {url}: {error}") from error
+    return _sitemap_pages(client, url, response.content, depth)
+
+
+def _robots_sitemaps(client: httpx.Client, site: str) -> list[str]:
+    """The sitemaps a site's robots.txt names; none when it has no robots.txt."""
+    robots = urljoin(site, "/robots.txt")
+    try:
+        text = _fetch(client, robots).text
+    except httpx.HTTPError as error:
+        log.info("%s: no sitemap from robots.txt (%s); indexing the page alone", site, error)
+        return []
+    return sitemaps.robots_sitemaps(text, robots)
+
+
+def _page_urls(client: httpx.Client, url: str, first: httpx.Response) -> list[str]:
+    """The pages a URL source names: a sitemap's, the sitemaps' of a robots.txt, or the page
+    itself. A site root is read as its robots.txt when that names sitemaps."""
+    maps: list[str] = []
+    if _is_robots(url):
+        maps = sitemaps.robots_sitemaps(first.text, url)
+        if not maps:
+            raise SourceUnavailable(f"{url} names no sitemap (no `Sitemap:` line)")
+    elif sitemaps.looks_like_sitemap(url, first.content):
+        pages = _sitemap_pages(client, url, first.content, 0)
+        return list(dict.fromkeys(pages))[:MAX_SITEMAP_PAGES]
+    elif _is_site_root(url):
+        maps = _robots_sitemaps(client, url)
+    if not maps:
+        return [url]
+    log.info("%s: reading the sitemaps %s", url, ", ".join(maps))
+    pages = [page for sitemap in maps for page in _fetch_sitemap(client, sitemap)]
+    return list(dict.fromkeys(pages))[:MAX_SITEMAP_PAGES]
 
 
 def load_url(
@@ -260,7 +328,11 @@ def load_url(
         if not suffix or not response.text.strip():
             stats.skip(url, f"unsupported or empty content ({kind or 'no content type'})")
             continue
-        parsed = parsing.parse_by_suffix(suffix, response.text, urlparse(url).path or url)
+        try:
+            parsed = parsing.parse_by_suffix(suffix, response.text, urlparse(url).path or url)
+        except Exception as error:  # a parser bug on one page must not stop the run
+            stats.skip(url, f"could not be parsed ({type(error).__name__}: {error})")
+            continue
         yield Document(spec.key, url, parsed.title, parsed.markdown, url)
 
 

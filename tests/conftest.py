@@ -31,6 +31,9 @@ from indexer.embedding import LocalEmbedder
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tiny_qwen import build_embedder, build_reranker
 
+# The Slack bot's fixtures (index, make_bot) for every module that drives the bot.
+pytest_plugins = ["tests.slack_harness"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 MILVUS_DOCS = FIXTURES / "milvus-docs"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

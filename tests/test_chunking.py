@@ -251,7 +251,9 @@ def test_consecutive_chunks_of_a_long_section_overlap() -> None:
 def test_overlap_must_be_smaller_than_budget() -> None:
     with pytest.raises(ValueError, match="overlap"):
         Chunker(50, 50, words)
-    assert Chunker(350, 40, words).signature == "v2:350:40"
+    # v3: heading attribute lists and notes kept with their example change the chunks of
+    # unchanged Markdown, so every document is re-chunked once.
+    assert Chunker(350, 40, words).signature == "v3:350:40"
 
 
 def test_overlap_stays_within_the_budget() -> None:
@@ -366,3 +368,86 @@ def test_real_tokenizer_budget_on_the_fixture_docs(minilm: LocalEmbedder) -> Non
     assert all(c.title == "Bitset" for c in bitset)
     assert any(re.search(r"#[a-z0-9-]+$", c.url) for c in bitset)
     assert all(Path(c.path).suffix == ".md" for c in chunks)
+
+
+# --- heading ids and notes from the documentation dialects -----------------------------------
+
+
+def test_heading_attribute_lists_give_anchors_and_stay_out_of_headings() -> None:
+    markdown = (
+        "## Title { #custom }\n\nA.\n\n## Other {: #other-id .wide }\n\nB.\n\n"
+        "## Styled { .no-toc }\n\nC.\n\n## Set {value}\n\nD.\n"
+    )
+
+    assert [(c.heading, c.url.partition("#")[2]) for c in chunk(markdown)] == [
+        ("Title", "custom"),
+        ("Other", "other-id"),
+        ("Styled", "styled"),
+        ("Set {value}", "set-value"),
+    ]
+
+
+def test_a_mkdocs_material_page_links_to_its_heading_ids(tmp_path: Path) -> None:
+    # The shape of a FastAPI docs page (MIT licence): ids on every heading, an admonition.
+    root = tmp_path / "docs"
+    (root / "tutorial").mkdir(parents=True)
+    (root / "tutorial" / "cookies.md").write_text(
+        "# Cookie Parameter Models { #cookie-parameter-models }\n\n"
+        "Declare related cookies in one model.\n\n"
+        "## Cookies with a Pydantic Model { #cookies-with-a-pydantic-model }\n\n"
+        "Declare the cookie parameters in a model.\n\n"
+        "/// info\n\nBrowsers handle cookies in special ways.\n\n///\n"
+    )
+    spec = SourceSpec(location=str(root), base_url="https://fastapi.tiangolo.com/{path_noext}/")
+
+    (page,) = load_folder(spec, 100_000, LoadStats())
+    chunks = Chunker(200, 0, words).chunk(page)
+
+    assert page.title == "Cookie Parameter Models"
+    assert [(c.title, c.heading, c.url) for c in chunks] == [
+        (
+            "Cookie Parameter Models",
+            "",
+            "https://fastapi.tiangolo.com/tutorial/cookies/#cookie-parameter-models",
+        ),
+        (
+            "Cookie Parameter Models",
+            "Cookies with a Pydantic Model",
+            "https://fastapi.tiangolo.com/tutorial/cookies/#cookies-with-a-pydantic-model",
+        ),
+    ]
+    assert chunks[1].text == (
+        "Declare the cookie parameters in a model.\n\n"
+        "**Info:** Browsers handle cookies in special ways."
+    )
+    assert not any("{" in c.content or "///" in c.content for c in chunks)
+
+
+def test_a_short_tip_stays_with_the_example_it_explains() -> None:
+    code = code_block(6)  # 32 words
+    tip = "**Tip:** Notice that the function returns the exception. It does not raise it."
+    markdown = f"## Errors\n\n{sentences(4)}\n\n{code}\n\n{tip}\n"
+
+    chunks = chunk(markdown, budget=55)
+
+    # Packed greedily, the intro and the code would fill one chunk and the tip be left alone.
+    assert [c.text for c in chunks] == [sentences(4), f"{code}\n\n{tip}"]
+
+
+def test_a_tip_that_cannot_join_the_block_before_joins_the_one_after() -> None:
+    code = code_block(8)  # 42 words
+    tip = "**Tip:** Prefer the `Annotated` version."
+    markdown = f"## Query\n\n{code}\n\n{tip}\n\n{code_block(2)}\n"
+
+    chunks = chunk(markdown, budget=45)
+
+    assert [c.text for c in chunks] == [code, f"{tip}\n\n{code_block(2)}"]
+
+
+def test_a_lead_in_stays_with_what_it_introduces() -> None:
+    code = code_block(6)  # 32 words
+    markdown = f"## Run\n\n{sentences(2)}\n\nRun the live server:\n\n{code}\n"
+
+    chunks = chunk(markdown, budget=40)
+
+    assert [c.text for c in chunks] == [sentences(2), f"Run the live server:\n\n{code}"]

@@ -203,12 +203,14 @@ def test_manifest_covers_exactly_what_the_code_uses(tmp_path: Path) -> None:
         "message.channels",
         "message.groups",
         "message.im",
+        "message.mpim",
     }
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",
         "assistant:write",
         "channels:history",
         "groups:history",
+        "mpim:history",
         "im:history",
         "chat:write",
         "commands",

@@ -10,8 +10,8 @@ import pytest
 
 from config.settings import DEFAULT_INSTRUCTION
 from indexer.embedding import LocalEmbedder
-from indexer.remote_embedder import RemoteEmbedder
 from indexer.hardware import ModelUnavailable, ensure_loadable, packaged_minilm_path, resolve_model
+from indexer.remote_embedder import RemoteEmbedder
 from tests.fakes.openai_server import FakeOpenAI, hash_embedding
 from tests.fakes.tiny_qwen import EMBEDDER_PROMPTS
 

@@ -192,7 +192,7 @@ def test_sources_can_be_narrowed_and_removed_sources_vanish(
     indexer = make_indexer(backends)
     only_faq = SourceSpec(location=str(docs_copy / "faq"))
 
-    report = indexer.run([only_faq])
+    report = indexer.run([only_faq], confirm_deletions=True)  # all 7: over the guard
 
     # The old source is no longer configured: its pages go; the faq pages come back under
     # their new source with paths relative to it.
@@ -213,7 +213,8 @@ def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
         site.pages[path] = (200, "text/html", body)
     urls = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in pages)
     site.pages["/sitemap.xml"] = (200, "application/xml", f"<urlset>{urls}</urlset>")
-    backends = open_backends(make_settings(sources=[site.url("/sitemap.xml")]), embedder=minilm)
+    settings = make_settings(sources=[site.url("/sitemap.xml")], index_delete_guard=0.5)
+    backends = open_backends(settings, embedder=minilm)
     try:
         indexer = make_indexer(backends)
         assert indexer.run().docs_added == 3
@@ -227,3 +228,58 @@ def test_web_pages_that_fail_for_now_keep_their_chunks_and_gone_ones_go(
         assert not milvus_ids(backends, site.url("/c"))
     finally:
         backends.close()
+
+
+# --- what a run may delete ----------------------------------------------------------------------
+
+
+def test_a_misspelled_source_path_leaves_the_index_as_it_was(
+    indexed: Backends, docs_copy: Path
+) -> None:
+    before = indexed.store.count()
+    typo = SourceSpec(location=str(docs_copy.with_name("dcos")))  # no such folder
+
+    report = make_indexer(indexed).run([typo])
+
+    assert report.failed_sources and report.deletions_kept == 7
+    assert report.docs_removed == 0 and report.chunks_deleted == 0
+    assert indexed.store.count() == before
+
+
+def another_folder(tmp_path: Path) -> SourceSpec:
+    """A valid folder, but not the docs: what pointing DOCSBOT_SOURCES elsewhere looks like."""
+    other = tmp_path / "other-docs"
+    other.mkdir()
+    (other / "page.md").write_text("# Another page\n\nSomething else entirely.\n")
+    return SourceSpec(location=str(other))
+
+
+def test_a_run_that_would_delete_most_documents_holds_until_confirmed(
+    indexed: Backends, tmp_path: Path
+) -> None:
+    elsewhere = another_folder(tmp_path)
+    before = indexed.store.count()
+    indexer = make_indexer(indexed)
+
+    report = indexer.run([elsewhere])
+
+    assert report.deletions_held == 7 and report.docs_removed == 0
+    assert indexed.store.count() == before + 1  # the new page added, nothing deleted
+    confirmed = indexer.run([elsewhere], confirm_deletions=True)
+    assert confirmed.docs_removed == 7
+    assert milvus_ids(indexed, "faq/operational_faq.md") == set()
+
+
+def test_a_held_run_is_recorded_as_held_with_the_command_that_confirms_it(
+    indexed: Backends, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from indexer.jobs import IndexJobs, recent_runs
+
+    settings = indexed.settings.model_copy(update={"sources": [another_folder(tmp_path)]})
+    moved = replace(indexed, settings=settings)
+    outcome = IndexJobs(make_indexer(moved), moved.sessions, lease_s=30).run("scheduled")
+    assert outcome is not None and outcome.status == "held"
+    [run] = recent_runs(moved.sessions, 1)
+    assert run.status == "held" and "docsbot index --confirm-deletions" in run.errors[-1]

@@ -103,3 +103,122 @@ def test_overlong_lines_are_cut_between_words() -> None:
     assert len(pieces) > 1 and all(len(p) <= SECTION_LIMIT for p in pieces)
     words = " ".join(pieces).split()
     assert words == line.split()
+
+
+# -- the converter built on markdown-it-py's tokens (issue "Slack as it really is") ---------
+
+
+def test_headings_are_bold_lines_without_nested_bold() -> None:
+    # Was `*Title *x*`: a bold inside the bold line closed it early.
+    assert to_mrkdwn("# Title **x**") == "*Title x*"
+    assert to_mrkdwn("## A *b* [c](https://d/x) [1]", {1: "https://d/x"}) == (
+        "*A _b_ <https://d/x|c> <https://d/x|[1]>*"
+    )
+
+
+def test_bold_italic_strike_nest_the_way_slack_reads_them() -> None:
+    assert to_mrkdwn("***b***") == "*_b_*"  # was `*_b*_`: crossed markers
+    assert to_mrkdwn("**bold**, *it*, ~~gone~~, ***both***") == "*bold*, _it_, ~gone~, *_both_*"
+    # Slack formats within a line: a style spanning a line break is closed and reopened.
+    assert to_mrkdwn("**a\nb**") == "*a*\n*b*"
+    # Inside a word Slack needs a boundary: a zero-width space gives it one.
+    assert to_mrkdwn("foo**bar**baz") == "foo\u200b*bar*\u200bbaz"
+
+
+def test_bare_urls_are_never_rewritten() -> None:
+    out = to_mrkdwn("See https://example.com/*x*/a*b*c/_y_/~z~/ now.")
+    assert out == "See <https://example.com/*x*/a*b*c/_y_/~z~/> now."  # was `/_x_/`
+    # Trailing punctuation and an unbalanced `)` are prose (GFM's autolink rule).
+    assert to_mrkdwn("(see https://x/Foo_(bar)).") == "(see <https://x/Foo_(bar)>)."
+
+
+def test_links_with_parentheses_in_the_url() -> None:
+    assert to_mrkdwn("[Foo](https://x/Foo_(bar))") == "Foo (<https://x/Foo_(bar)>)"
+    known = {1: "https://x/Foo_(bar)"}
+    assert to_mrkdwn("[Foo](https://x/Foo_(bar))", known) == "<https://x/Foo_(bar)|Foo>"
+
+
+def test_link_rules_known_unknown_and_non_http() -> None:
+    links = {1: "https://docs.example/ñ#a"}
+    md = "[known](https://docs.example/ñ#a) [other](https://e.example) [f](file:///etc/x)"
+    assert to_mrkdwn(md + " [m](mailto:a@b.c) <https://a.b/c>", links) == (
+        "<https://docs.example/%C3%B1#a|known> other (<https://e.example>) f m <https://a.b/c>"
+    )
+    # A `|` cannot end a label early; a citation inside a link's label stays text.
+    assert to_mrkdwn("[a|b](https://e/x)") == "a¦b (<https://e/x>)"
+    assert to_mrkdwn("[see [1]](https://e/x)", {1: "https://d/1"}) == "see [1] (<https://e/x>)"
+    # Numbered links read as citations, whether inline or with a definition.
+    assert to_mrkdwn("[2](https://d/2)", {2: "https://d/2"}) == "<https://d/2|[2]>"
+    assert to_mrkdwn("[3]\n\n[3]: https://d/3", {3: "https://d/3"}) == "<https://d/3|[3]>"
+    assert to_mrkdwn("[4] and [5]", {4: "file:///x"}) == "[4] and [5]"  # nothing to link to
+
+
+def test_backslash_escapes_stay_literal() -> None:
+    # Was `\_x\_`. Slack has no escape: a literal marker that could pair becomes a look-alike;
+    # one that cannot pair is left alone.
+    out = to_mrkdwn(r"\*x\* and \_y\_ and \~z\~ and \`c\`")
+    assert out == "∗x∗ and ˍyˍ and ∼z∼ and ˋcˋ"
+    assert to_mrkdwn(r"2 * 3, snake_case, ~5 min, a\*b") == "2 * 3, snake_case, ~5 min, a*b"
+    assert to_mrkdwn(r"\*a **b**") == "∗a *b*"  # nor with one of ours
+    assert to_mrkdwn(r"\[1\] \# not a heading", {1: "https://d/x"}) == "[1] # not a heading"
+
+
+def test_broadcasts_are_defused_in_prose_only() -> None:
+    md = "Tell @here, me@here.com and @channel: `echo @here`\n\n```\nping @everyone <b>\n```"
+    out = to_mrkdwn(md)
+    assert out == (
+        "Tell @\u2060here, me@here.com and @\u2060channel: `echo @here`\n\n"
+        "```\nping @everyone &lt;b&gt;\n```"
+    )
+    assert escape("mail me@here.com or @here") == "mail me@here.com or @\u2060here"
+
+
+def test_code_blocks_are_never_altered() -> None:
+    code = "def f(a, b):\n    return a*b * _x_ ~y~ @here  # **no** [1]\n\n\n    pass"
+    out = to_mrkdwn(f"- item\n\n  ```python\n{_indent(code)}\n  ```\n> ~~~\n> {code[:6]}\n> ~~~")
+    assert f"```\n{code}\n```" in out  # no indent, no escapes, no word joiners
+    assert out.endswith("```\ndef f(\n```")  # nor a quote sign inside code
+    assert to_mrkdwn("```\nx\n") == "```\nx\n```"  # an unclosed fence (a half-written answer)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else line for line in text.split("\n"))
+
+
+def test_tables_are_aligned_code() -> None:
+    md = "| Option | Default | Notes |\n|---|:-:|--:|\n| `a<b` | 1 | **x** [l](https://u) |"
+    assert to_mrkdwn(md) == (
+        "```\n"
+        "| Option | Default |           Notes |\n"
+        "|--------|---------|-----------------|\n"
+        "| a&lt;b    |    1    | x l (https://u) |\n"
+        "```"
+    )
+    wide = to_mrkdwn("| a | b |\n|---|---|\n| 日本 | x |").split("\n")
+    assert wide[1] == "| a    | b |" and wide[3] == "| 日本 | x |"
+
+
+def test_lists_nest_and_keep_their_numbers_and_quotes_keep_their_sign() -> None:
+    md = "3. three\n4. four\n   - sub\n     1. deep\n5. five\n\n> **Note**\n> - quoted\n\n---"
+    assert to_mrkdwn(md) == (
+        "3. three\n4. four\n   • sub\n     1. deep\n5. five\n\n> *Note*\n> • quoted\n\n───"
+    )
+
+
+def test_from_slack_reads_groups_dates_and_broadcasts() -> None:
+    text = "<!subteam^S0614TZR7|@team> on <!date^1392734382^{date_pretty}|Feb 18>: <!here> ok?"
+    assert from_slack(text) == "@team on Feb 18: @here ok?"  # was "@@team on @Feb 18"
+    assert from_slack("<!channel> <!everyone> <!date^1392734382^{date}>") == (
+        "@channel @everyone 2014-02-18"
+    )
+
+
+def test_escape_does_not_reformat_what_it_is_given() -> None:
+    assert escape("a*b* _c_ <!here> & @everyone") == "a*b* _c_ &lt;!here&gt; &amp; @\u2060everyone"
+
+
+def test_split_keeps_converted_tables_and_code_closed() -> None:
+    rows = "\n".join(f"| {i} | value {i} |" for i in range(300))
+    pieces = split_mrkdwn(to_mrkdwn("Intro.\n\n| k | v |\n|---|---|\n" + rows))
+    assert len(pieces) > 1 and all(len(p) <= SECTION_LIMIT for p in pieces)
+    assert all(p.count("```") % 2 == 0 for p in pieces)

@@ -205,7 +205,9 @@ def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
     done = [r for r in recorded if r.status in ("succeeded", "failed")]
     per_slot = Counter(r.scheduled_for for r in done)
     assert per_slot and max(per_slot.values()) == 1, per_slot  # each slot exactly once
-    abandoned = [r for r in recorded if r.status == "abandoned"]
+    # Abandoned: the killed holder's run, and any run the final SIGTERMs stopped mid-way.
+    shutdown = ["stopping: docsbot is shutting down"]
+    abandoned = [r for r in recorded if r.status == "abandoned" and r.errors != shutdown]
     assert [r.id for r in abandoned] == [first.id]
     assert abandoned[0].errors == ["its process stopped before finishing (lease expired)"]
     assert all(r.status != "running" for r in recorded)

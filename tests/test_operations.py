@@ -56,7 +56,7 @@ class Ops:
         """A mention, waited for until its answer is recorded."""
         self.send.event(mention(WINDOWS, channel="C1", user="U1", ts=ts))
         wait_until(
-            lambda: self.store.exists(1) and self.store.get(1).status == "answered",
+            lambda: (q := self.store.find(1)) is not None and q.status == "answered",
             60,
             "the question to be answered",
         )
@@ -290,9 +290,9 @@ def test_db_upgrade_current_and_refusing_to_start_behind(
     assert isinstance(refused.exception, Exception)
     assert "docsbot db upgrade" in str(refused.exception)
     upgraded = runner.invoke(app, ["db", "upgrade"])
-    assert upgraded.exit_code == 0 and "Upgraded the schema from empty to 0003" in upgraded.output
+    assert upgraded.exit_code == 0 and "Upgraded the schema from empty to 0004" in upgraded.output
     again = runner.invoke(app, ["db", "upgrade"])
-    assert "up to date (0003)" in again.output
+    assert "up to date (0004)" in again.output
     assert runner.invoke(app, ["db", "current"]).exit_code == 0
     assert runner.invoke(app, ["stats"]).exit_code == 0
 

@@ -300,7 +300,8 @@ def test_html_structure_becomes_markdown() -> None:
 
     assert "\n## Implementation details\n" in markdown
     assert "```\nbitset = [0, 1]\nif x < 2:\n    print(x)\n```" in markdown
-    assert "| Field | Type |\n| id | INT64 |" in markdown
+    # A pipe table needs its delimiter row to be a table at all (the old output lacked it).
+    assert "| Field | Type |\n| --- | --- |\n| id | INT64 |" in markdown
     assert "\n- first\n- second" in markdown
 
 
@@ -316,3 +317,80 @@ def test_text_files_keep_their_text() -> None:
 
     assert parsed.title == "readme"
     assert parsed.markdown == "<b>not html</b> {{tab}}\n"
+
+
+# --- HTML: structure a rendered documentation page carries -----------------------------------
+
+# The shape of a page rendered by MkDocs Material (article, permalinks, admonitions, Pygments
+# blocks with line numbers), with a Sphinx section and a Docusaurus heading and code block.
+RENDERED = """\
+<html><head><title>First Steps - Docs</title></head><body>
+<header class="md-header"><nav>NOISE-HEADER</nav></header>
+<main class="md-main"><div class="md-sidebar"><nav class="md-nav">NOISE-NAV</nav></div>
+<article class="md-content__inner md-typeset">
+<h1 id="first-steps">First Steps<a class="headerlink" href="#first-steps">&para;</a></h1>
+<p>Copy that to a file <code>main.py</code>.</p>
+<div class="admonition tip"><p class="admonition-title">Tip</p><p>It returns the error.</p></div>
+<ol>
+<li><p>Install it:</p>
+<div class="language-bash highlight"><pre><span></span><code>pip install x
+</code></pre></div></li>
+<li>Run it<ul><li>with <code>--reload</code></li><li>or not</li></ul></li>
+</ol>
+<table class="highlighttable"><tr><td class="linenos"><div class="linenodiv"><pre>1
+2</pre></div></td><td class="code"><div class="language-python highlight"><pre><code>x = 1
+y = 2
+</code></pre></div></td></tr></table>
+<h2 id="options">Options</h2>
+<dl><dt><code>--port</code></dt><dd>The port, default <code>8000</code>.</dd><dt>--host</dt>
+<dd>The host.</dd></dl>
+<section id="sphinx-style"><h2>Sphinx style<a class="headerlink" href="#sphinx-style">¶</a>
+</h2><p>snake_case stays.</p></section>
+<h2 class="anchor" id="docusaurus-h">Docusaurus<a href="#docusaurus-h" class="hash-link">&#8203;</a>
+</h2>
+<div class="language-js codeBlockContainer"><pre class="prism-code language-js"><code>
+<span class="token-line">const a = 1;<br></span><span
+class="token-line">b();<br></span></code></pre><button>NOISE-BUTTON</button></div>
+</article></main>
+<footer>NOISE-FOOTER</footer><script>NOISE()</script></body></html>
+"""
+
+
+def test_html_keeps_the_structure_of_a_rendered_page() -> None:
+    parsed = html_to_markdown(RENDERED, "fb")
+
+    assert parsed.title == "First Steps - Docs"
+    assert "NOISE" not in parsed.markdown
+    assert parsed.markdown == (
+        "# First Steps {#first-steps}\n\n"
+        "Copy that to a file `main.py`.\n\n"
+        "**Tip:** It returns the error.\n\n"
+        "1. Install it:\n\n"
+        "   ```bash\n   pip install x\n   ```\n"
+        "2. Run it\n   - with `--reload`\n   - or not\n\n"
+        "```python\nx = 1\ny = 2\n```\n\n"
+        "## Options {#options}\n\n"
+        "`--port`\n:   The port, default `8000`.\n\n"
+        "--host\n:   The host.\n\n"
+        "## Sphinx style {#sphinx-style}\n\n"
+        "snake_case stays.\n\n"
+        "## Docusaurus {#docusaurus-h}\n\n"
+        "```js\nconst a = 1;\nb();\n```\n"
+    )
+
+
+def test_html_heading_ids_make_the_section_anchors() -> None:
+    from indexer.chunking import Chunker
+    from indexer.sources import Document
+
+    parsed = html_to_markdown(RENDERED, "fb")
+    doc = Document("s", "u", parsed.title, parsed.markdown, "https://docs.example.com/first/")
+
+    chunks = Chunker(200, 0, lambda texts: [len(t.split()) for t in texts]).chunk(doc)
+
+    assert [(c.heading, c.url.rpartition("#")[2]) for c in chunks] == [
+        ("First Steps", "first-steps"),
+        ("First Steps › Options", "options"),
+        ("First Steps › Sphinx style", "sphinx-style"),
+        ("First Steps › Docusaurus", "docusaurus-h"),
+    ]

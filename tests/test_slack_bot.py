@@ -4,35 +4,27 @@ posted to it, a fake Slack Web API and a fake OpenAI on loopback, Milvus Lite an
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from bot.answer.condense import CONDENSE_PROMPT
 from bot.queue.store import Incoming, QuestionStore
-from bot.queue.tables import Feedback, Question, utcnow
+from bot.queue.tables import Question, utcnow
 from bot.slack import blocks as kit
 from bot.slack import text as words
-from bot.slack.server import BotServer, build_server, slack_client
-from bot.wiring import Backends, make_answerer, make_indexer, open_backends
-from config.db import make_engine, make_session_factory, upgrade
+from bot.wiring import make_indexer, open_backends
 from config.settings import Settings
 from indexer.embedding import LocalEmbedder
-from tests.conftest import clear_own_variables
-from tests.fakes.openai_server import FakeOpenAI
+from tests.conftest import MINILM
 from tests.fakes.slack_server import (
     BOT_USER,
     TEAM,
-    FakeSlack,
     FakeSocketMode,
     SlackSender,
     action_ids,
@@ -41,130 +33,7 @@ from tests.fakes.slack_server import (
     mention,
     message,
 )
-
-MILVUS_DOCS = Path(__file__).parent / "fixtures" / "milvus-docs"
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-SECRET = "test-signing-secret"
-WINDOWS = "How do I install Milvus on Windows?"
-WINDOWS_PAGE = "https://milvus.io/docs/operational_faq.md"
-CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, minilm: LocalEmbedder) -> Iterator[Backends]:
-    """One index of the fixture docs for the module; each bot gets its own SQL database."""
-    root = tmp_path_factory.mktemp("slack-index")
-    docs = root / "docs"
-    shutil.copytree(MILVUS_DOCS, docs, ignore=shutil.ignore_patterns("LICENSE"))
-    with pytest.MonkeyPatch.context() as mp:
-        clear_own_variables(mp)
-        settings = Settings(
-            milvus_uri=str(root / "milvus.db"),
-            database_url=f"sqlite:///{root / 'index.db'}",
-            sources=[f"{docs}=https://milvus.io/docs/{{stem}}.md"],
-            embedding_model=MINILM,
-            reranker_model=None,
-            device="cpu",
-            dtype="float32",
-        )
-        backends = open_backends(settings, embedder=minilm)
-        assert make_indexer(backends).run().docs_added == 7
-    yield backends
-    backends.close()
-
-
-def reply_with_citations(body: dict[str, Any]) -> str:
-    """The fake model: rewrites follow-ups when asked to, otherwise answers citing [1]."""
-    messages = body["messages"]
-    if messages[0]["content"] == CONDENSE_PROMPT:
-        return "How do I uninstall Milvus on Windows?"
-    return "Milvus runs on Windows with **Docker Desktop** [1]. See also [2] and [9]."
-
-
-@dataclass
-class Bot:
-    server: BotServer
-    slack: FakeSlack
-    openai: FakeOpenAI
-    send: SlackSender
-    store: QuestionStore
-
-    def rows(self) -> list[Question]:
-        with self.store.sessions() as session:
-            return list(session.scalars(select(Question).order_by(Question.id)))
-
-    def votes(self) -> list[Feedback]:
-        with self.store.sessions() as session:
-            return list(session.scalars(select(Feedback)))
-
-    def wait_status(self, status: str, count: int = 1, timeout: float = 60) -> list[Question]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [r for r in self.rows() if r.status == status]
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no {count} question(s) {status}: {[r.status for r in self.rows()]}")
-
-    def answers(self, channel: str) -> list[dict[str, Any]]:
-        """Final answer messages (the ones carrying 👍/👎) posted or updated in a channel."""
-        return [
-            c.params
-            for c in self.slack.calls
-            if c.method in ("chat.update", "chat.postMessage")
-            and c.params.get("channel") == channel
-            and kit.FEEDBACK_UP in action_ids(c.params.get("blocks") or [])
-        ]
-
-
-@pytest.fixture
-def make_bot(
-    index: Backends, tmp_path: Path, fake_openai: FakeOpenAI
-) -> Iterator[Callable[..., Bot]]:
-    started: list[tuple[BotServer, FakeSlack]] = []
-    fake_openai.chat_reply = reply_with_citations
-    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
-    upgrade(engine)
-    sessions = make_session_factory(engine)
-
-    def start(
-        *,
-        prepare: Callable[[QuestionStore], None] | None = None,
-        socket_url: str | None = None,
-        backends: Backends | None = None,
-        **overrides: Any,
-    ) -> Bot:
-        slack = FakeSlack().__enter__()
-        slack.socket_url = socket_url
-        values: dict[str, Any] = {
-            **{k: getattr(index.settings, k) for k in ("milvus_uri", "embedding_model")},
-            "database_url": f"sqlite:///{tmp_path / 'bot.db'}",
-            "reranker_model": None,
-            "slack_bot_token": "xoxb-test",
-            "slack_signing_secret": SECRET,
-            "slack_api_url": slack.api_url,
-            "openai_base_url": f"{fake_openai.url}/v1",
-            "openai_api_key": "test",
-            "llm_max_retries": 0,
-            "workers": 2,
-        }
-        values.update(overrides)
-        settings = Settings(**values)
-        store = QuestionStore(sessions, max_queued=settings.max_queued)
-        if prepare:
-            prepare(store)
-        answerer = make_answerer(replace(backends or index, settings=settings), None, load=False)
-        server = build_server(settings, answerer, store, slack_client(settings))
-        server.start(host="127.0.0.1", port=0)
-        started.append((server, slack))
-        send = SlackSender(f"http://127.0.0.1:{server.port}/slack/events", SECRET)
-        return Bot(server, slack, fake_openai, send, store)
-
-    yield start
-    for server, slack in started:
-        server.stop()
-        slack.__exit__()
-    engine.dispose()
+from tests.slack_harness import CHAT, WINDOWS, WINDOWS_PAGE, Bot
 
 
 def test_mention_is_answered_in_its_thread_with_sources_and_feedback_buttons(
@@ -283,6 +152,7 @@ def test_assistant_thread_gets_prompts_status_title_and_a_streamed_answer(
     make_bot: Callable[..., Bot],
 ) -> None:
     bot = make_bot()
+    bot.openai.chunk_delay_s = 0.2  # a model that writes for a few seconds: worth streaming
     bot.send.event(
         {
             "type": "assistant_thread_started",
@@ -302,7 +172,7 @@ def test_assistant_thread_gets_prompts_status_title_and_a_streamed_answer(
     )
     bot.wait_status("answered")
     status = bot.slack.calls_to("assistant.threads.setStatus")[0].params
-    assert status["status"] == "Searching the docs…"
+    assert status["status"] == "is searching the docs…"  # Slack shows "docsbot is searching…"
     assert bot.slack.calls_to("assistant.threads.setTitle")[0].params["title"] == WINDOWS
     [stream] = bot.slack.calls_to("chat.startStream")
     assert stream.params["recipient_user_id"] == "U1" and stream.params["thread_ts"] == "400.1"
@@ -316,7 +186,7 @@ def test_assistant_falls_back_to_a_posted_answer_when_streaming_is_refused(
     make_bot: Callable[..., Bot],
 ) -> None:
     bot = make_bot()
-    bot.slack.errors["chat.startStream"] = "feature_not_enabled"
+    bot.slack.errors["chat.startStream"] = "channel_type_not_supported"
     bot.send.event(
         message(WINDOWS, channel="D9", user="U1", ts="501.1", thread_ts="500.1", channel_type="im")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from config.settings import SourceSpec
+from indexer import sitemaps
 from indexer.sources import (
     Document,
     LoadStats,
@@ -402,3 +404,182 @@ def test_sitemap_index_is_followed(site: Site) -> None:
     docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), LoadStats())
 
     assert [(d.url, d.title) for d in docs] == [(site.url("/docs/a.html"), "Page A")]
+
+
+# --- front matter slugs ----------------------------------------------------------------------
+
+
+def test_front_matter_slug_and_id_give_the_page_path(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    pages = {
+        "docs/guides/tabs.mdx": "---\nid: tabs\nslug: /markdown-features/tabs\n---\nTabs.\n",
+        "docs/guides/intro.md": "---\nslug: getting-started\n---\nIntro.\n",
+        "docs/guides/01-setup.md": "---\nid: setup\n---\nSetup.\n",
+        "docs/plain.md": "Plain.\n",
+        "docs/rst.rst": "Text.\n",
+    }
+    for rel, text in pages.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    spec = SourceSpec(location=str(root / "docs"), base_url="https://d.example.com/{slug}")
+
+    urls = {d.path: d.url for d in load(spec)}
+
+    assert urls == {
+        "guides/tabs.mdx": "https://d.example.com/markdown-features/tabs",
+        "guides/intro.md": "https://d.example.com/guides/getting-started",
+        "guides/01-setup.md": "https://d.example.com/guides/setup",
+        "plain.md": "https://d.example.com/plain",
+        "rst.rst": "https://d.example.com/rst",
+    }
+
+
+# --- sitemaps: only pages, gzip, robots.txt --------------------------------------------------
+
+SITEMAP_NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+
+def test_sitemap_media_and_alternate_entries_are_not_pages(site: Site) -> None:
+    site.pages["/sitemap.xml"] = (
+        200,
+        "application/xml",
+        f'<?xml version="1.0"?>\n<urlset {SITEMAP_NS}\n'
+        ' xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"\n'
+        ' xmlns:video="http://www.google.com/schemas/sitemap-video/1.1"\n'
+        ' xmlns:xhtml="http://www.w3.org/1999/xhtml">\n'
+        f"<url><loc>{site.url('/a.html')}</loc>\n"
+        f'  <xhtml:link rel="alternate" hreflang="de" href="{site.url("/de/a.html")}"/>\n'
+        f"  <image:image><image:loc>{site.url('/img/a.png')}</image:loc></image:image>\n"
+        "  <video:video><video:thumbnail_loc>/t.jpg</video:thumbnail_loc>\n"
+        "    <video:content_loc>/v.mp4</video:content_loc>"
+        "<video:player_loc>/p</video:player_loc></video:video>\n"
+        "</url>\n</urlset>\n",
+    )
+    site.pages["/a.html"] = (200, "text/html", html_page("A", "Alpha", "First."))
+    stats = LoadStats()
+
+    docs = load_site(SourceSpec(location=site.url("/sitemap.xml")), stats)
+
+    assert [d.url for d in docs] == [site.url("/a.html")]
+    assert site.requests == ["/sitemap.xml", "/a.html"]  # nothing else downloaded or skipped
+    assert stats.skipped == []
+
+
+def test_a_sitemap_that_is_not_a_sitemap_is_unavailable(site: Site) -> None:
+    site.pages["/feed.xml"] = (
+        200,
+        "application/xml",
+        "<rss><channel><link>x</link></channel></rss>",
+    )
+
+    with pytest.raises(SourceUnavailable, match="not a readable sitemap"):
+        load_site(SourceSpec(location=site.url("/feed.xml")), LoadStats())
+
+
+def gzipped(text: str) -> bytes:
+    return gzip.compress(text.encode())
+
+
+def mock_site(pages: dict[str, tuple[str, bytes]], requests: list[str]) -> httpx.Client:
+    """A site served from memory: what a real server sends for a `.gz` file (bytes as they
+    are, no Content-Encoding), which the loopback fixture's text pages cannot."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        requests.append(request.url.path)
+        if request.url.path not in pages:
+            return httpx.Response(404, text="not found")
+        kind, body = pages[request.url.path]
+        return httpx.Response(200, headers={"content-type": kind}, content=body)
+
+    return httpx.Client(transport=httpx.MockTransport(handle), base_url="https://docs.example.com")
+
+
+def test_gzipped_sitemaps_are_read() -> None:
+    base = "https://docs.example.com"
+    requests: list[str] = []
+    pages = {
+        "/sitemap.xml.gz": (
+            "application/gzip",
+            gzipped(
+                f"<sitemapindex {SITEMAP_NS}><sitemap><loc>{base}/docs.xml.gz</loc></sitemap>"
+                "</sitemapindex>"
+            ),
+        ),
+        "/docs.xml.gz": (
+            "application/x-gzip",
+            gzipped(f"<urlset {SITEMAP_NS}><url><loc>{base}/a.html</loc></url></urlset>"),
+        ),
+        "/a.html": ("text/html", html_page("A", "Alpha", "First.").encode()),
+    }
+
+    with mock_site(pages, requests) as client:
+        spec = SourceSpec(location=f"{base}/sitemap.xml.gz")
+        docs = list(load_url(spec, client, MAX_BYTES, LoadStats()))
+
+    assert [(d.url, d.title) for d in docs] == [(f"{base}/a.html", "A")]
+    assert requests == ["/sitemap.xml.gz", "/docs.xml.gz", "/a.html"]
+
+
+def test_a_gzip_bomb_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sitemaps, "MAX_SITEMAP_BYTES", 1000)
+    requests: list[str] = []
+    bomb = gzip.compress(b"<urlset>" + b" " * 100_000)  # 100 kB from a few hundred bytes
+    with mock_site({"/sitemap.xml.gz": ("application/gzip", bomb)}, requests) as client:
+        spec = SourceSpec(location="https://docs.example.com/sitemap.xml.gz")
+        with pytest.raises(SourceUnavailable, match="uncompressed"):
+            list(load_url(spec, client, MAX_BYTES * 1000, LoadStats()))
+
+
+def robots_site(site: Site, robots: str | None) -> None:
+    if robots is not None:
+        site.pages["/robots.txt"] = (200, "text/plain", robots)
+    site.pages["/"] = (200, "text/html", html_page("Home", "Welcome", "Hello."))
+    site.pages["/sitemap-a.xml"] = (
+        200,
+        "application/xml",
+        f"<urlset {SITEMAP_NS}><url><loc>/a.html</loc></url><url><loc>/</loc></url></urlset>",
+    )
+    site.pages["/sitemap-b.xml"] = (
+        200,
+        "application/xml",
+        f"<urlset {SITEMAP_NS}><url><loc>/b.html</loc></url><url><loc>/a.html</loc></url></urlset>",
+    )
+    site.pages["/a.html"] = (200, "text/html", html_page("A", "Alpha", "First."))
+    site.pages["/b.html"] = (200, "text/html", html_page("B", "Beta", "Second."))
+
+
+ROBOTS = "User-agent: *\nDisallow: /private/\n\nSitemap: /sitemap-a.xml\nsitemap:/sitemap-b.xml\n"
+
+
+def test_a_robots_txt_source_follows_its_sitemap_lines(site: Site) -> None:
+    robots_site(site, ROBOTS)
+
+    docs = load_site(SourceSpec(location=site.url("/robots.txt")), LoadStats())
+
+    assert [d.title for d in docs] == ["A", "Home", "B"]  # each page once
+    assert {d.source_key for d in docs} == {site.url("/robots.txt")}
+
+
+def test_a_robots_txt_without_sitemaps_is_unavailable(site: Site) -> None:
+    robots_site(site, "User-agent: *\nDisallow:\n")
+
+    with pytest.raises(SourceUnavailable, match="names no sitemap"):
+        load_site(SourceSpec(location=site.url("/robots.txt")), LoadStats())
+
+
+def test_a_site_root_follows_its_robots_txt(site: Site) -> None:
+    robots_site(site, ROBOTS)
+
+    docs = load_site(SourceSpec(location=site.url("/")), LoadStats())
+
+    assert [d.title for d in docs] == ["A", "Home", "B"]
+    assert site.requests.count("/") == 1  # the root page fetched first is not fetched again
+
+
+def test_a_site_root_without_robots_txt_is_one_page(site: Site) -> None:
+    robots_site(site, None)
+
+    docs = load_site(SourceSpec(location=site.url("/")), LoadStats())
+
+    assert [d.title for d in docs] == ["Home"]
+    assert site.requests == ["/", "/robots.txt"]

@@ -29,7 +29,13 @@ def heuristic_query(history: Sequence[Turn], question: str) -> str:
     return f"{previous[-1]} {question}" if previous else question
 
 
-def standalone_question(llm: ChatLLM | None, history: Sequence[Turn], question: str) -> str:
+def standalone_question(
+    llm: ChatLLM | None,
+    history: Sequence[Turn],
+    question: str,
+    *,
+    deadline: float | None = None,
+) -> str:
     if not history:
         return question
     if llm is None:
@@ -42,5 +48,5 @@ def standalone_question(llm: ChatLLM | None, history: Sequence[Turn], question: 
         },
     ]
     # LLMError propagates: the answer call would meet the same outage a second time.
-    rewritten = llm.complete(messages).strip().strip('"')
+    rewritten = llm.complete(messages, deadline=deadline).strip().strip('"')
     return rewritten.splitlines()[0] if rewritten else question

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.answer.retrieval import Retriever
+from bot.answer.retrieval import FETCH_FACTOR, Retriever
 from config.errors import UserError
 from indexer.hits import Hit
 
@@ -65,27 +65,68 @@ def summarise(ranks: Sequence[int | None]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in metrics.items()}
 
 
+@dataclass(frozen=True)
+class Searched:
+    """One question's two rankings, deep enough to fuse: what every mode is scored from, so
+    a fusion can be re-scored offline without searching again (bench/quality.py --tune)."""
+
+    case: EvalCase
+    dense: list[Hit]
+    bm25: list[Hit]
+
+
+Fuse = Callable[[str, Sequence[Hit], Sequence[Hit], int], list[Hit]]
+
+
+def search_cases(
+    retriever: Retriever,
+    cases: Sequence[EvalCase],
+    progress: Callable[[], None] | None = None,
+    depth: int | None = None,
+) -> list[Searched]:
+    """Both rankings per question, as deep as `Retriever.search` fetches for hybrid."""
+    depth = depth or max(DEPTH, retriever.candidates) * FETCH_FACTOR
+    searched = []
+    for case in cases:
+        vector = retriever.embedder.embed_query(case.q)
+        searched.append(
+            Searched(
+                case,
+                retriever.store.search_dense(vector, depth),
+                retriever.store.search_bm25(case.q, depth),
+            )
+        )
+        if progress:
+            progress()
+    return searched
+
+
+def score_modes(searched: Sequence[Searched], fuse: Fuse) -> dict[str, dict[str, float]]:
+    """Dense, BM25 and hybrid (`fuse`d) metrics of already searched questions."""
+    ranks: dict[str, list[int | None]] = {"dense": [], "bm25": [], "hybrid": []}
+    for item in searched:
+        sources = item.case.sources
+        ranks["dense"].append(first_relevant_rank(item.dense, sources))
+        ranks["bm25"].append(first_relevant_rank(item.bm25, sources))
+        hybrid = fuse(item.case.q, item.dense, item.bm25, DEPTH)
+        ranks["hybrid"].append(first_relevant_rank(hybrid, sources))
+    return {mode: summarise(values) for mode, values in ranks.items()}
+
+
 def evaluate(
     retriever: Retriever,
     cases: Sequence[EvalCase],
     progress: Callable[[], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    modes = ["dense", "bm25", "hybrid"] + (["hybrid+rerank"] if retriever.reranker else [])
-    ranks: dict[str, list[int | None]] = {mode: [] for mode in modes}
-    depth = max(DEPTH, retriever.candidates)
-    for case in cases:
-        vector = retriever.embedder.embed_query(case.q)
-        ranks["dense"].append(
-            first_relevant_rank(retriever.search(case.q, "dense", DEPTH, vector), case.sources)
-        )
-        ranks["bm25"].append(
-            first_relevant_rank(retriever.search(case.q, "bm25", DEPTH), case.sources)
-        )
-        hybrid = retriever.search(case.q, "hybrid", depth, vector)
-        ranks["hybrid"].append(first_relevant_rank(hybrid[:DEPTH], case.sources))
-        if retriever.reranker:
-            reranked = [c.hit for c in retriever.rerank(case.q, hybrid[: retriever.candidates])]
-            ranks["hybrid+rerank"].append(first_relevant_rank(reranked, case.sources))
-        if progress:
-            progress()
-    return {mode: summarise(values) for mode, values in ranks.items()}
+    """Metrics per mode: dense, BM25, hybrid as `Retriever.search` fuses them, and hybrid
+    then the reranker when one is configured."""
+    searched = search_cases(retriever, cases, progress)
+    results = score_modes(searched, retriever.fuse)
+    if retriever.reranker:
+        ranks = []
+        for item in searched:
+            hybrid = retriever.fuse(item.case.q, item.dense, item.bm25, retriever.candidates)
+            reranked = [c.hit for c in retriever.rerank(item.case.q, hybrid)]
+            ranks.append(first_relevant_rank(reranked, item.case.sources))
+        results["hybrid+rerank"] = summarise(ranks)
+    return results

@@ -74,6 +74,7 @@ class Answerer:
         on_delta: Delta | None = None,
         *,
         search_query: str | None = None,
+        deadline: float | None = None,
     ) -> Answer:
         """Raises LLMError when the model fails: callers decide what the user sees.
 
@@ -100,7 +101,9 @@ class Answerer:
             for i, c in enumerate(candidates, start=1)
         ]
         started = time.perf_counter()
-        raw = self.llm.complete(build_messages(question, sources, history), on_delta)
+        raw = self.llm.complete(
+            build_messages(question, sources, history), on_delta, deadline=deadline
+        )
         timings["generate"] = time.perf_counter() - started
         text, cited = renumber_citations(raw, len(sources))
         citations = [_citation(k, candidates[n - 1]) for k, n in enumerate(cited, start=1)]

@@ -1,13 +1,14 @@
-"""Finding the sections that answer a question: dense and BM25 search in Milvus, fused here,
-then the reranker."""
+"""Finding the sections that answer a question: dense and BM25 search in Milvus, fused here
+per section (bot.answer.fusion), then the reranker."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
+from bot.answer.fusion import RRF_K, Fusion, rrf_fuse
+from bot.answer.language import lexical_share
 from bot.answer.types import Candidate, Retrieval, place
 from indexer.hits import Hit
 
@@ -16,29 +17,39 @@ if TYPE_CHECKING:
     from indexer.embedding import Embedder
     from indexer.store import MilvusStore
 
+__all__ = [
+    "DEFAULT_FUSION",
+    "RRF_K",
+    "Retriever",
+    "SearchMode",
+    "hybrid",
+    "rerank_text",
+    "rrf_fuse",
+]
+
 SearchMode = Literal["dense", "bm25", "hybrid"]
-RRF_K = 60
+# Chosen by cross-validation over four documentation sets (docs/evaluation.md).
+DEFAULT_FUSION = Fusion(method="rrf", k=RRF_K, bm25_weight=1.0, per_section=True)
+# Each retriever is asked for this many times the chunks wanted: fused per section, several
+# chunks of one section count once, and `limit` sections must remain.
+FETCH_FACTOR = 2
+# The docs' language is read from this many dense hits (see bot.answer.language).
+LANGUAGE_SAMPLE = 5
 
 
-def rrf_fuse(rankings: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
-    """Reciprocal rank fusion; ties go to the earlier ranking, then to the better rank.
-
-    Fused here rather than with Milvus' RRFRanker: a chunk found by only one retriever at rank
-    r scores exactly 1/(k+r) whichever retriever found it, so exact ties are common at the
-    top, and RRFRanker breaks them arbitrarily. Here they go to the semantic match, then to
-    the keyword one: measured on the dev set, that order matters (recall@1 0.71 with
-    arbitrary ties, 0.79 with this rule, all-MiniLM-L6-v2).
-    """
-    scores: dict[str, float] = {}
-    first_seen: dict[str, tuple[int, int]] = {}
-    hits: dict[str, Hit] = {}
-    for which, ranking in enumerate(rankings):
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
-            first_seen.setdefault(hit.id, (which, rank))
-            hits.setdefault(hit.id, hit)
-    order = sorted(scores, key=lambda i: (-scores[i], first_seen[i]))
-    return [replace(hits[i], score=round(scores[i], 6)) for i in order[:limit]]
+def hybrid(
+    query: str,
+    dense: Sequence[Hit],
+    bm25: Sequence[Hit],
+    limit: int,
+    fusion: Fusion = DEFAULT_FUSION,
+) -> list[Hit]:
+    """Hybrid results from the two rankings. BM25 weighs in proportion to the part of the
+    question written in the docs' language (judged from the best dense hits): a question in
+    Chinese over English docs leans on dense, which matches meaning across languages, while
+    the English error string it quotes still counts for BM25."""
+    share = lexical_share(query, [hit.text for hit in dense[:LANGUAGE_SAMPLE]])
+    return fusion.weighted(share).fuse(dense, bm25, limit)
 
 
 def rerank_text(hit: Hit) -> str:
@@ -56,12 +67,14 @@ class Retriever:
         *,
         candidates: int = 20,
         rerank_limit: int | None = None,
+        fusion: Fusion = DEFAULT_FUSION,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.reranker = reranker
         self.candidates = candidates
         self.rerank_limit = rerank_limit
+        self.fusion = fusion
 
     def search(
         self, query: str, mode: SearchMode, limit: int, vector: list[float] | None = None
@@ -71,9 +84,12 @@ class Retriever:
         vector = vector if vector is not None else self.embedder.embed_query(query)
         if mode == "dense":
             return self.store.search_dense(vector, limit)
-        return rrf_fuse(
-            [self.store.search_dense(vector, limit), self.store.search_bm25(query, limit)], limit
-        )
+        depth = limit * FETCH_FACTOR
+        dense = self.store.search_dense(vector, depth)
+        return self.fuse(query, dense, self.store.search_bm25(query, depth), limit)
+
+    def fuse(self, query: str, dense: Sequence[Hit], bm25: Sequence[Hit], limit: int) -> list[Hit]:
+        return hybrid(query, dense, bm25, limit, self.fusion)
 
     def rerank(self, query: str, hits: list[Hit]) -> list[Candidate]:
         """Rerank the best `rerank_limit` hits; any beyond keep their fused order after them."""

@@ -3,8 +3,9 @@ and the reports can hold answers without importing a model or a database driver.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from indexer.hits import Hit
@@ -86,4 +87,17 @@ class Answer:
             "mode": self.mode,
             "citations": [asdict(c) for c in self.citations],
             "timings": {stage: round(s, 4) for stage, s in self.timings.items()},
+            "best_score": self.best_score,
         }
+
+    @classmethod
+    def from_json(cls, question: str, data: Mapping[str, Any]) -> Answer:
+        """An answer kept as `as_json()` wrote it (one waiting to be delivered)."""
+        return cls(
+            question,
+            str(data["answer"]),
+            data["mode"],
+            [Citation(**c) for c in data.get("citations") or []],
+            {str(k): float(v) for k, v in (data.get("timings") or {}).items()},
+            data.get("best_score"),
+        )

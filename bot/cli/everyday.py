@@ -33,18 +33,33 @@ def index(
             "exit at once with status 2",
         ),
     ] = True,
+    confirm_deletions: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-deletions",
+            help="Delete indexed documents the sources no longer have, even more than "
+            "DOCSBOT_INDEX_DELETE_GUARD allows (a held run says how many)",
+        ),
+    ] = False,
 ) -> None:
     """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing.
 
     One run at a time across every process and host sharing the database; each run is
-    recorded (`docsbot runs`). A source that cannot be read keeps its indexed chunks and
-    makes the command exit with status 1.
+    recorded (`docsbot runs`). A source that cannot be read keeps its indexed chunks, and a
+    run in which one failed deletes nothing; a run that would delete more than
+    DOCSBOT_INDEX_DELETE_GUARD of the documents holds instead. Both exit with status 1.
     """
     settings = settings_of(ctx)
     require_sources(settings)
     with opened(settings) as backends:
-        report = run_index(backends, rebuild=rebuild, as_json=as_json, wait=wait)
-    if report["failed_sources"]:
+        report = run_index(
+            backends,
+            rebuild=rebuild,
+            as_json=as_json,
+            wait=wait,
+            confirm_deletions=confirm_deletions,
+        )
+    if report["failed_sources"] or report["deletions_held"]:
         raise typer.Exit(1)
 
 
@@ -107,10 +122,22 @@ def ask(
 
 def eval_command(
     ctx: typer.Context,
-    questions: Annotated[Path, typer.Argument(help='JSONL: {"q": ..., "sources": [...]}')],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    questions: Annotated[
+        list[Path], typer.Argument(help='JSONL files, one set each: {"q": ..., "sources": [...]}')
+    ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the metrics as JSON: mode -> metrics for one file, file -> mode -> "
+            "metrics for several",
+        ),
+    ] = False,
 ) -> None:
-    """Measure recall@1/3/5/10 and MRR@10 for dense, BM25, hybrid and hybrid+rerank."""
+    """Measure recall@1/3/5/10 and MRR@10 for dense, BM25, hybrid and hybrid+rerank, one table
+    per question file, against the configured index."""
+    from functools import partial
+
     from rich.progress import Progress
     from rich.table import Table
 
@@ -119,23 +146,27 @@ def eval_command(
     from bot.wiring import make_retriever
 
     settings = settings_of(ctx)
-    cases = load_cases(questions)
+    sets = {path: load_cases(path) for path in questions}  # every file checked before any work
+    results: dict[str, dict[str, dict[str, float]]] = {}
     with opened(settings) as backends:
         retriever = make_retriever(backends, build_reranker(backends.settings))
         with Progress(console=err, disable=as_json, transient=True) as bar:
-            task = bar.add_task("Evaluating", total=len(cases))
-            results = evaluate(retriever, cases, lambda: bar.advance(task))
+            for path, cases in sets.items():
+                task = bar.add_task(f"Evaluating {path.name}", total=len(cases))
+                results[str(path)] = evaluate(retriever, cases, partial(bar.advance, task))
     if as_json:
-        emit_json(results)
+        emit_json(next(iter(results.values())) if len(results) == 1 else results)
         return
-    table = Table(title=f"Retrieval on {len(cases)} questions ({questions.name})")
-    table.add_column("mode")
-    metrics = list(next(iter(results.values())))
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    for mode, values in results.items():
-        table.add_row(mode, *(f"{values[m]:.3f}" for m in metrics))
-    out.print(table)
+    for path, cases in sets.items():
+        table = Table(title=f"Retrieval on {len(cases)} questions ({path.name})")
+        table.add_column("mode")
+        by_mode = results[str(path)]
+        metrics = list(next(iter(by_mode.values())))
+        for metric in metrics:
+            table.add_column(metric, justify="right")
+        for mode, values in by_mode.items():
+            table.add_row(mode, *(f"{values[m]:.3f}" for m in metrics))
+        out.print(table)
 
 
 def demo_settings(settings: Settings, docs: Path) -> tuple[Settings, str | None]:

@@ -95,7 +95,7 @@ def runs(
     if not recorded:
         out.print("No index runs yet: run `docsbot index`, or start `docsbot serve`.")
     for run in recorded:
-        colour = {"succeeded": "green", "running": "cyan"}.get(run.status, "red")
+        colour = {"succeeded": "green", "running": "cyan", "held": "yellow"}.get(run.status, "red")
         out.print(
             f"#{run.id:<5} {run.started_at:%Y-%m-%d %H:%M:%S} UTC  {run.trigger:9} "
             f"[{colour}]{run.status:9}[/]  {run.docs_seen} docs, "

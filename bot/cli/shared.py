@@ -41,8 +41,9 @@ class RichIndexProgress:
         self.progress = progress
         self.task: Any = None
 
-    def embedding_started(self, total_chunks: int) -> None:
-        self.task = self.progress.add_task("Embedding chunks", total=total_chunks)
+    def embedding_started(self, total_chunks: int | None) -> None:
+        # Documents stream through the run: the chunk count grows as they are read.
+        self.task = self.progress.add_task("Embedding new chunks", total=total_chunks)
 
     def embedded(self, n: int) -> None:
         self.progress.advance(self.task, n)
@@ -71,16 +72,21 @@ def opened(settings: Settings) -> Iterator[Backends]:
 
 
 def run_index(
-    backends: Backends, *, rebuild: bool, as_json: bool, wait: bool = True
+    backends: Backends,
+    *,
+    rebuild: bool,
+    as_json: bool,
+    wait: bool = True,
+    confirm_deletions: bool = False,
 ) -> dict[str, object]:
     """One recorded run under the indexing lease, waiting (and saying so) while another
     process holds it."""
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
+        SpinnerColumn,
         TextColumn,
-        TimeRemainingColumn,
+        TimeElapsedColumn,
     )
 
     from bot.wiring import make_indexer
@@ -95,17 +101,23 @@ def run_index(
         )
 
     columns = (
+        SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.completed:,.0f} chunks"),
+        TimeElapsedColumn(),
     )
     jobs = IndexJobs(
         make_indexer(backends), backends.sessions, lease_s=backends.settings.index_lease_s
     )
     with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
         outcome = jobs.run(
-            "manual", wait=wait, rebuild=rebuild, progress=RichIndexProgress(bar), on_wait=waiting
+            "manual",
+            wait=wait,
+            rebuild=rebuild,
+            progress=RichIndexProgress(bar),
+            on_wait=waiting,
+            confirm_deletions=confirm_deletions,
         )
     assert outcome is not None  # manual runs are never skipped, only scheduled slots
     if outcome.report is None:
@@ -114,9 +126,19 @@ def run_index(
     if as_json:
         emit_json(result)
     else:
-        out.print(f"[bold green]Indexed (run #{outcome.run_id}):[/] {outcome.report.summary()}")
+        colour = "green" if outcome.status == "succeeded" else "yellow"
+        out.print(
+            f"[bold {colour}]Indexed (run #{outcome.run_id}, {outcome.status}):[/] "
+            f"{outcome.report.summary()}"
+        )
         for failure in outcome.report.failed_sources:
             err.print(f"[yellow]source failed, its chunks were kept:[/] {failure}")
+        if outcome.report.deletions_held:
+            err.print(
+                f"[yellow]Nothing was deleted:[/] {outcome.report.deletions_held} indexed "
+                "document(s) were not found, more than DOCSBOT_INDEX_DELETE_GUARD allows. "
+                "If DOCSBOT_SOURCES is right, run `docsbot index --confirm-deletions`."
+            )
     return result
 
 

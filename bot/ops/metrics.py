@@ -79,7 +79,8 @@ class Metrics:
             self.stage_seconds.labels(stage).observe(seconds)
 
     def failed(self, reason: str) -> None:
-        """reason: llm_unavailable, index_unavailable, slack_error, internal_error, expired."""
+        """reason: llm_unavailable, llm_empty, llm_deadline, embedder_unavailable,
+        reranker_unavailable, index_unavailable, slack_error, internal_error, expired."""
         self.questions.labels(f"failed_{reason}").inc()
 
     def render(self) -> bytes:

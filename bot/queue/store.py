@@ -128,7 +128,10 @@ class QuestionStore:
         renewing its lease (a crash). The conditional UPDATE makes a claim exclusive."""
         now = utcnow()
         claimable = or_(
-            Question.status == "queued",
+            and_(
+                Question.status == "queued",
+                or_(Question.not_before.is_(None), Question.not_before <= now),
+            ),
             and_(Question.status == "running", Question.lease_until < now),
         )
         claimed: list[int] = []
@@ -240,6 +243,23 @@ class QuestionStore:
             search_query=search_query,
             finished_at=utcnow(),
             lease_until=None,
+            not_before=None,
+            pending_answer=None,
+        )
+
+    def defer(
+        self, question_id: int, delay_s: float, answer: Answer | None, *, search_query: str
+    ) -> None:
+        """Slack rate-limited the delivery: back to the queue until `delay_s` from now, with the
+        answer (when there is one) kept to be delivered as it is."""
+        pending = {**answer.as_json(), "search_query": search_query} if answer else None
+        self._set(
+            Question.id == question_id,
+            status="queued",
+            worker_id=None,
+            lease_until=None,
+            not_before=utcnow() + timedelta(seconds=delay_s),
+            pending_answer=pending,
         )
 
     def fail(self, question_id: int, error: str, timings: dict[str, float] | None = None) -> None:
@@ -292,9 +312,9 @@ class QuestionStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def exists(self, question_id: int) -> bool:
+    def find(self, question_id: int) -> Question | None:
         with self.sessions() as session:
-            return session.get(Question, question_id) is not None
+            return session.get(Question, question_id)
 
     def queued(self) -> int:
         with self.sessions() as session:

@@ -73,6 +73,10 @@ class Question(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_id: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Slack rate-limited the delivery: the question waits until then, its answer kept here
+    # (Answer.as_json() plus the search query) so it is delivered, not written again.
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_mode: Mapped[str | None] = mapped_column(String(16))

@@ -14,17 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Assistant, BoltContext
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
+from slack_bolt import Ack, App, Assistant, BoltContext, BoltResponse
+from sqlalchemy.exc import OperationalError
 
 from bot.queue.store import Incoming, Outcome, QuestionStore
 from bot.slack import blocks as kit
 from bot.slack import text as words
+from bot.slack.gate import SlackGate
 from bot.slack.home import HomeTab
 from bot.slack.home import register as register_home
 from bot.slack.mrkdwn import from_slack
+from bot.slack.talk import RESPOND, TalkBack, say_later
 from config.logger import get_logger
 from config.settings import Settings
 
@@ -32,15 +32,13 @@ log = get_logger(__name__)
 # A question with a screenshot is a file_share; a reply also sent to the channel is a
 # thread_broadcast. Every other subtype (edits, deletions, joins, bot posts) is not a question.
 QUESTION_SUBTYPES = (None, "file_share", "thread_broadcast")
-SAY = "docsbot_say"  # request-context key: the Slack calls decided during the ack
-RESPOND = "response_url"  # a SAY entry answered through a response_url, not the Web API
 
 
 @dataclass
 class BotDeps:
     settings: Settings
     store: QuestionStore
-    client: WebClient
+    gate: SlackGate
     wake: Callable[[], None]
     home: HomeTab | None = None
 
@@ -52,28 +50,16 @@ def _allowed(settings: Settings, channel_id: str, user_id: str) -> bool:
     return is_dm or not settings.allowed_channels or channel_id in settings.allowed_channels
 
 
+def _question_id(value: object) -> int | None:
+    """A question id as the buttons carry it; anything else (a forged 10**30) is None."""
+    text = str(value or "")
+    if not text.isdigit() or len(text) > 12:
+        return None
+    return int(text)
+
+
 def _team(context: BoltContext, event: dict[str, Any]) -> str:
     return str(context.team_id or event.get("team") or "")
-
-
-def say_later(context: BoltContext, what: str, method: str, **arguments: Any) -> None:
-    """Note a Slack call for `talk_back`, which makes it after the ack."""
-    context.setdefault(SAY, []).append({"what": what, "method": method, "arguments": arguments})
-
-
-def talk_back(context: BoltContext, client: WebClient) -> None:
-    """The lazy half of every listener: what its ack function asked to say, said."""
-    for call in context.get(SAY) or []:
-        try:
-            if call["method"] == RESPOND:
-                arguments = dict(call["arguments"])
-                WebhookClient(arguments.pop("url")).send(**arguments)
-            else:
-                getattr(client, call["method"])(**call["arguments"])
-        except SlackApiError as error:
-            log.warning("could not %s: %s", call["what"], error.response.get("error"))
-        except Exception as error:  # Slack unreachable: nothing more to do than say so
-            log.warning("could not %s: %s", call["what"], error)
 
 
 class Listeners:
@@ -88,14 +74,18 @@ class Listeners:
 
     @staticmethod
     def _tell_privately(context: BoltContext, incoming: Incoming, text: str) -> None:
+        # Slack shows an ephemeral message in a thread only when given the parent's ts of a
+        # thread that exists; a top-level message's own ts hides it. So: the thread the
+        # message was a reply in, else the channel.
+        parent = incoming.thread_ts if incoming.thread_ts != incoming.message_ts else None
         say_later(
             context,
             "post an ephemeral notice",
-            "chat_postEphemeral",
+            "chat.postEphemeral",
             channel=incoming.channel_id,
             user=incoming.user_id,
             text=text,
-            thread_ts=incoming.thread_ts,
+            thread_ts=parent,
         )
 
     def _accept(self, context: BoltContext, incoming: Incoming) -> Outcome | None:
@@ -120,7 +110,7 @@ class Listeners:
                 say_later(
                     context,
                     "post a notice",
-                    "chat_postMessage",
+                    "chat.postMessage",
                     channel=incoming.channel_id,
                     thread_ts=incoming.thread_ts or incoming.message_ts,
                     text=words.BUSY,
@@ -148,6 +138,8 @@ class Listeners:
         )
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        if event.get("bot_id") and not self.deps.settings.answer_bots:
+            return  # another app mentioning us (a relay, a reminder): not a person's question
         incoming = self._message_incoming(body, event, context, "mention")
         if incoming is None:
             return
@@ -206,18 +198,21 @@ class Listeners:
     def on_thread_started(self, event: dict[str, Any], context: BoltContext) -> None:
         thread = event["assistant_thread"]
         channel, thread_ts = thread["channel_id"], thread["thread_ts"]
+        allowed = _allowed(self.deps.settings, channel, str(thread.get("user_id") or ""))
         say_later(
             context,
             "greet an assistant thread",
-            "chat_postMessage",
+            "chat.postMessage",
             channel=channel,
             thread_ts=thread_ts,
-            text=words.GREETING,
+            text=words.GREETING if allowed else words.NOT_ENABLED,
         )
+        if not allowed:
+            return
         say_later(
             context,
             "suggest prompts",
-            "assistant_threads_setSuggestedPrompts",
+            "assistant.threads.setSuggestedPrompts",
             channel_id=channel,
             thread_ts=thread_ts,
             title=words.SUGGESTED_TITLE,
@@ -243,27 +238,42 @@ class Listeners:
         self, ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext
     ) -> None:
         ack()
-        try:
-            question_id = int(action.get("value") or "")
-        except ValueError:
+        question_id = _question_id(action.get("value"))
+        user = str((body.get("user") or {}).get("id") or "")
+        container = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        message = body.get("message") or {}
+        message_ts = str(message.get("ts") or container.get("message_ts") or "")
+        if question_id is None or not user:
+            log.warning("vote without a question or a voter ignored")
             return
-        if not self.store.exists(question_id):
-            log.warning("vote for unknown question %r ignored", action.get("value"))
+        if not _allowed(self.deps.settings, channel, user):
+            log.info("vote by %s in %s ignored: not enabled there", user, channel)
             return
-        user = body["user"]["id"]
-        rating = "up" if action["action_id"] == kit.FEEDBACK_UP else "down"
+        question = self.store.find(question_id)
+        # The buttons name their question: a forged click could name another person's DM
+        # question. It counts only where that question's answer is, on the message clicked.
+        on_its_answer = (
+            question is not None
+            and question.channel_id == channel
+            and (
+                question.answer_ts == message_ts
+                if not container.get("is_ephemeral")
+                else question.user_id == user  # a private answer: only its asker sees the buttons
+            )
+        )
+        if not on_its_answer:
+            log.warning("vote for question %s ignored: not clicked on its answer", question_id)
+            return
+        rating = "up" if action.get("action_id") == kit.FEEDBACK_UP else "down"
         previous = self.store.vote(question_id, user, rating)
         log.info("question %s: %s voted %s", question_id, user, rating)
-        container = body.get("container") or {}
-        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-        message = body.get("message") or {}
-        message_ts = message.get("ts") or container.get("message_ts", "")
         if rating == "down" and previous != "down" and body.get("trigger_id"):
-            view = kit.reason_modal(question_id, channel, message_ts)
+            view = kit.reason_modal(question_id, channel, message.get("thread_ts") or "")
             say_later(
                 context,
                 "open the reason form",
-                "views_open",
+                "views.open",
                 trigger_id=body["trigger_id"],
                 view=view,
             )
@@ -280,40 +290,41 @@ class Listeners:
                 replace_original=False,
             )
             return
-        thread = message.get("thread_ts") or message_ts or None
         say_later(
             context,
             "thank the voter",
-            "chat_postEphemeral",
+            "chat.postEphemeral",
             channel=channel,
             user=user,
             text=text,
-            thread_ts=thread,
+            thread_ts=message.get("thread_ts"),  # the answer's thread; none for a top-level one
         )
 
     def on_reason(
         self, ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
         ack()
-        try:
-            raw_id, channel, message_ts = view["private_metadata"].split(":", 2)
-            question_id = int(raw_id)
-        except ValueError:
+        raw_id, channel, thread_ts = (
+            str(view.get("private_metadata") or "").split(":", 2) + [""] * 3
+        )[:3]
+        question_id = _question_id(raw_id)
+        user = str((body.get("user") or {}).get("id") or "")
+        if question_id is None or not user or not _allowed(self.deps.settings, channel, user):
+            log.warning("reason form without its question, or from outside the allow-list")
             return
-        values = view.get("state", {}).get("values", {})
+        values = (view.get("state") or {}).get("values") or {}
         reason = (values.get(kit.REASON_BLOCK, {}).get(kit.REASON_ACTION, {}) or {}).get("value")
-        user = body["user"]["id"]
-        if reason and reason.strip():
+        if isinstance(reason, str) and reason.strip():
             self.store.set_reason(question_id, user, reason.strip())
         if channel:
             say_later(
                 context,
                 "thank the voter",
-                "chat_postEphemeral",
+                "chat.postEphemeral",
                 channel=channel,
                 user=user,
                 text=words.vote_thanks("down", None),
-                thread_ts=message_ts or None,
+                thread_ts=thread_ts or None,
             )
 
 
@@ -321,22 +332,24 @@ def ignore() -> None:
     """Edits, deletions, joins and bot posts: acknowledged, and nothing else."""
 
 
-def build_app(deps: BotDeps, *, socket_mode: bool = False) -> App:
-    """The Bolt app; `socket_mode` drops request signing, which Socket Mode does not use."""
+def build_app(deps: BotDeps) -> App:
+    """The Bolt app. Requests are verified before Bolt sees them (bot/slack/edge.py checks
+    size and signature before any parsing, and never logs a forged body); Socket Mode needs
+    no signing at all."""
     from concurrent.futures import ThreadPoolExecutor
 
     settings = deps.settings
     secret = settings.slack_signing_secret
     app = App(
-        client=deps.client,
+        client=deps.gate.client,
         signing_secret=secret.get_secret_value() if secret else None,
-        request_verification_enabled=not socket_mode,
+        request_verification_enabled=False,
         process_before_response=True,
         logger=get_logger("bot.slack.bolt"),
         listener_executor=ThreadPoolExecutor(4, thread_name_prefix="slack-lazy"),
     )
     on = Listeners(deps)
-    lazy = [talk_back]
+    lazy: list[Callable[..., None]] = [TalkBack(deps.gate)]
     assistant = Assistant()
     assistant.thread_started(lazy=lazy)(on.on_thread_started)
     assistant.thread_context_changed(ignore)  # docsbot answers from the docs, not the page
@@ -354,12 +367,21 @@ def build_app(deps: BotDeps, *, socket_mode: bool = False) -> App:
         register_home(app, deps.home)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> None:
-        """The catch-all: a listener that raised is logged with what Slack sent, by type only
-        (bodies carry people's messages)."""
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """The catch-all. The database being down is worth Slack's retry (500: nothing was
+        written); anything else is a request no retry will fix (a signed payload missing its
+        fields): one warning, and 200 so Slack does not send the poison again."""
         kind = body.get("type") or body.get("command") or "request"
-        event = (body.get("event") or {}).get("type")
-        what = f"{kind} ({event})" if event else kind
-        log.error("unhandled error on a Slack %s: %r", what, error, exc_info=error)
+        event = (
+            (body.get("event") or {}).get("type") if isinstance(body.get("event"), dict) else None
+        )
+        what = f"{kind} ({event})" if event else str(kind)
+        if isinstance(error, OperationalError):
+            log.error("Slack %s not recorded, the database failed: %s", what, error)
+            return None
+        log.warning(
+            "Slack %s could not be handled (%s: %s); dropped", what, type(error).__name__, error
+        )
+        return BoltResponse(status=200, body="")
 
     return app

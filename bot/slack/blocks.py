@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,12 +20,19 @@ REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
 
 
+def mrkdwn(text: str) -> Block:
+    """A text object of docsbot's own mrkdwn. `verbatim`: Slack must not link or mention
+    anything on its own in text that came from people, documents or the model; what should be
+    a link is already one."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": mrkdwn(text)}
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def citation_links(citations: Sequence[Citation]) -> dict[int, str]:
@@ -58,7 +66,9 @@ def feedback_block(question_id: int) -> Block:
     value = str(question_id)
     return {
         "type": "actions",
-        "block_id": "feedback",
+        # New for every message version, as Slack asks: a reused block_id can keep a client
+        # showing the old block's state.
+        "block_id": f"feedback-{question_id}-{uuid.uuid4().hex[:8]}",
         "elements": [
             {
                 "type": "button",
@@ -120,11 +130,13 @@ def asked_by_line(user_id: str, question: str) -> str:
     return f"<@{user_id}> asked: {escape(shown)}"
 
 
-def reason_modal(question_id: int, channel_id: str, message_ts: str) -> dict[str, Any]:
+def reason_modal(question_id: int, channel_id: str, thread_ts: str) -> dict[str, Any]:
+    """`thread_ts`: the thread the answer sits in ("" for a top-level one), where the thanks
+    for the reason can be shown."""
     return {
         "type": "modal",
         "callback_id": REASON_VIEW,
-        "private_metadata": f"{question_id}:{channel_id}:{message_ts}",
+        "private_metadata": f"{question_id}:{channel_id}:{thread_ts}",
         "title": {"type": "plain_text", "text": "What was wrong?"},
         "submit": {"type": "plain_text", "text": "Send"},
         "close": {"type": "plain_text", "text": "Skip"},

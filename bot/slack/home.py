@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ops.reindex import IndexControl
 from bot.ops.stats import collect, parse_since
 from bot.slack import blocks as kit
 from bot.slack import text as words
+from bot.slack.budget import Priority
+from bot.slack.gate import SlackGate, error_code
 from bot.slack.mrkdwn import escape, link_label, safe_url
 from config.logger import get_logger
 from config.settings import Settings
@@ -32,6 +32,10 @@ def _doc_link(entry: dict[str, Any]) -> str:
     return f"<{url}|{label}>" if url else label
 
 
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -45,7 +49,8 @@ def _run_line(run: RunSummary) -> str:
     if run.status != "running":
         text += f": {run.docs_seen} docs seen, {run.chunks_embedded} chunks embedded"
     if run.errors:
-        text += "\n> " + escape("; ".join(run.errors))[:500]
+        # Cut before escaping: a cut after it could split an entity (`&am`) in two.
+        text += "\n> " + escape(shorten("; ".join(run.errors), 500))
     return text
 
 
@@ -128,12 +133,12 @@ class HomeTab:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        client: WebClient,
+        gate: SlackGate,
         control: IndexControl | None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.client = client
+        self.gate = gate
         self.control = control
 
     def view(self, user_id: str, note: str | None = None) -> dict[str, Any]:
@@ -152,11 +157,18 @@ class HomeTab:
 
     def publish(self, user_id: str, note: str | None = None) -> None:
         try:
-            self.client.views_publish(user_id=user_id, view=self.view(user_id, note))
-        except SlackApiError as error:
-            log.warning("could not publish App Home: %s", error.response.get("error"))
+            view = self.view(user_id, note)
         except Exception:
             log.exception("could not build App Home for %s", user_id)
+            return
+        try:
+            self.gate.call(
+                "views.publish",
+                lambda: self.gate.client.views_publish(user_id=user_id, view=view),
+                priority=Priority.NOTICE,
+            )
+        except Exception as error:
+            log.warning("could not publish App Home: %s", error_code(error))
 
     # Bolt lazy listeners: they run after the ack, on Bolt's listener executor.
 

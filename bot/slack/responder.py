@@ -7,19 +7,21 @@ from datetime import timedelta
 from typing import Any
 
 from pymilvus.exceptions import MilvusException
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from bot.answer.condense import standalone_question
 from bot.answer.llm import LLMError
 from bot.answer.pipeline import Answerer
-from bot.answer.types import Turn
+from bot.answer.types import Answer, Turn
 from bot.ops.logs import answering
 from bot.ops.metrics import Metrics
 from bot.queue.store import QuestionStore
 from bot.queue.tables import Question, as_utc, utcnow
 from bot.slack import blocks as kit
 from bot.slack import text as words
+from bot.slack.budget import Priority
+from bot.slack.gate import SlackBusy, SlackGate, error_code
 from bot.slack.mrkdwn import from_slack
 from bot.slack.reply import Reply
 from config.logger import get_logger
@@ -36,7 +38,7 @@ class Responder:
         settings: Settings,
         store: QuestionStore,
         answerer: Answerer,
-        client: WebClient,
+        gate: SlackGate,
         models: dict[str, str],
         metrics: Metrics | None = None,
     ) -> None:
@@ -44,7 +46,8 @@ class Responder:
         self.settings = settings
         self.store = store
         self.answerer = answerer
-        self.client = client
+        self.gate = gate
+        self.client = gate.client
         self.models = models
 
     def __call__(self, question_id: int) -> None:
@@ -54,7 +57,7 @@ class Responder:
     def _answer(self, question_id: int) -> None:
         question = self.store.get(question_id)
         reply = Reply(
-            self.client,
+            self.gate,
             question,
             streaming=self.settings.slack_streaming == "auto",
             on_thread=lambda channel, ts: self.store.attach_thread(question_id, channel, ts),
@@ -72,31 +75,23 @@ class Responder:
                 self.metrics.failed("expired")
             return
         started = time.perf_counter()
-        delivered = False
+        answer: Answer | None = None
+        query = question.text
         try:
             if ts := reply.start():
                 self.store.set_answer_ts(question_id, ts)
             question = self.store.get(question_id)  # /ask has a thread now
-            history = self.store.history(question, self.settings.history_turns)
-            if not history:
-                history = self.thread_context(question)
-            if question.kind == "assistant" and not history:
-                reply.set_title(kit.thread_title(question.text))
-            condense_started = time.perf_counter()
-            query = standalone_question(self.answerer.llm, history, question.text)
-            condense_s = time.perf_counter() - condense_started
-            answer = self.answerer.answer(
-                question.text,
-                history,
-                on_delta=reply.delta if self.answerer.llm else None,
-                search_query=query,
-            )
-            answer.timings = {"condense": condense_s, **answer.timings}
+            if question.pending_answer is not None:  # written before Slack slowed us down
+                query = str(question.pending_answer.get("search_query") or question.text)
+                answer = Answer.from_json(question.text, question.pending_answer)
+            else:
+                answer, query = self._write(question, reply)
             ts = reply.finish(answer)
-            delivered = True
             if ts:
                 self.store.set_answer_ts(question_id, ts)
-            answer.timings["total"] = time.perf_counter() - started
+            answer.timings["total"] = answer.timings.get("total", 0.0) + (
+                time.perf_counter() - started
+            )
             self.store.finish(question_id, answer, search_query=query, models=self.models)
             if self.metrics:
                 self.metrics.answered(answer)
@@ -106,18 +101,47 @@ class Responder:
                 answer.mode,
                 answer.timings["total"],
             )
+        except SlackBusy as busy:
+            # Not a failure: the answer (or the question, if none was written yet) waits in
+            # the queue and goes out once Slack accepts calls again.
+            log.warning("question %s: %s; delivering later", question_id, busy)
+            if answer is not None:
+                answer.timings["total"] = time.perf_counter() - started
+                reply.notice(words.SLACK_SLOW)
+            self.store.defer(question_id, busy.retry_after_s, answer, search_query=query)
         except LLMError as error:
             log.error("question %s: the LLM failed: %s", question_id, error)
-            self._fail(reply, question_id, "llm_unavailable", delivered)
+            self._fail(reply, question_id, error.reason)
         except MilvusException as error:
             log.error("question %s: the index failed: %s", question_id, error)
-            self._fail(reply, question_id, "index_unavailable", delivered)
+            self._fail(reply, question_id, "index_unavailable")
         except SlackApiError as error:
-            log.error("question %s: Slack refused: %s", question_id, error.response.get("error"))
-            self._fail(reply, question_id, "slack_error", delivered)
+            log.error("question %s: Slack refused: %s", question_id, error_code(error))
+            self._fail(reply, question_id, "slack_error")
         except Exception:
             log.exception("question %s: could not be answered", question_id)
-            self._fail(reply, question_id, "internal_error", delivered)
+            self._fail(reply, question_id, "internal_error")
+
+    def _write(self, question: Question, reply: Reply) -> tuple[Answer, str]:
+        """The answer and the search query it came from."""
+        history = self.store.history(question, self.settings.history_turns)
+        if not history:
+            history = self.thread_context(question)
+        if question.kind == "assistant" and not history:
+            reply.set_title(kit.thread_title(question.text))
+        deadline = time.monotonic() + self.settings.answer_deadline_s
+        condense_started = time.perf_counter()
+        query = standalone_question(self.answerer.llm, history, question.text, deadline=deadline)
+        condense_s = time.perf_counter() - condense_started
+        answer = self.answerer.answer(
+            question.text,
+            history,
+            on_delta=reply.delta if self.answerer.llm else None,
+            search_query=query,
+            deadline=deadline,
+        )
+        answer.timings = {"condense": condense_s, **answer.timings}
+        return answer, query
 
     def thread_context(self, question: Question) -> list[Turn]:
         """A mention in a thread people were already having: what they said before it is
@@ -129,19 +153,26 @@ class Responder:
         cursor = None
         try:
             for _ in range(THREAD_PAGES):  # replies come oldest first: page up to the mention
-                page = self.client.conversations_replies(
-                    channel=question.channel_id,
-                    ts=question.thread_ts or "",
-                    latest=question.message_ts,
-                    limit=200,
-                    cursor=cursor,
+
+                def read(cursor: str | None = cursor) -> SlackResponse:
+                    return self.client.conversations_replies(
+                        channel=question.channel_id,
+                        ts=question.thread_ts or "",
+                        latest=question.message_ts,
+                        limit=200,
+                        cursor=cursor,
+                    )
+
+                page = self.gate.call(
+                    "conversations.replies", read, priority=Priority.NOTICE, team=question.team_id
                 )
+                assert page is not None
                 messages += page.get("messages") or []
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
-        except SlackApiError as error:
-            code = error.response.get("error")
+        except (SlackApiError, SlackBusy) as error:
+            code = error_code(error)
             log.warning("question %s: could not read the thread: %s", question.id, code)
             return []
         earlier = [
@@ -153,8 +184,9 @@ class Responder:
             return []
         return [Turn("user", "Earlier in this Slack thread:\n" + "\n".join(earlier))]
 
-    def _fail(self, reply: Reply, question_id: int, error: str, delivered: bool) -> None:
-        if delivered:  # the person has the answer; only recording it failed (logged above)
+    def _fail(self, reply: Reply, question_id: int, error: str) -> None:
+        if reply.delivered:  # the person has the answer; only recording it failed (logged)
+            log.error("question %s: answered, but recording it failed (%s)", question_id, error)
             return
         reply.fail(words.APOLOGY)  # never raises: the row below is what must not be lost
         self.store.fail(question_id, error)

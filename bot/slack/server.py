@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
@@ -26,6 +25,9 @@ from bot.ops.reindex import IndexControl
 from bot.queue.store import QuestionStore
 from bot.queue.workers import WorkerPool
 from bot.slack.app import BotDeps, build_app
+from bot.slack.budget import SlackBudget
+from bot.slack.edge import SlackEdge
+from bot.slack.gate import SlackGate, retry_handlers
 from bot.slack.home import HomeTab
 from bot.slack.responder import Responder
 from config.logger import get_logger
@@ -43,13 +45,14 @@ def slack_client(settings: Settings) -> WebClient:
             "SLACK_BOT_TOKEN is not set: create the app from config/slack_manifest.yml, install "
             "it to your workspace and copy its Bot User OAuth Token (xoxb-…)."
         )
-    client = WebClient(
+    # Server and connection errors are retried by the client on idempotent methods; 429s and
+    # posts are the gate's (bot/slack/gate.py), which shares one budget across workers.
+    return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=15,
+        timeout=int(max(1, settings.slack_timeout_s)),
+        retry_handlers=retry_handlers(),
     )
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
-    return client
 
 
 def check_slack_settings(settings: Settings) -> None:
@@ -77,10 +80,18 @@ def make_wsgi(
     app: App | None,
     health: Callable[[], tuple[int, dict[str, Any]]],
     metrics: Metrics | None = None,
+    *,
+    signing_secret: str = "",
+    max_bytes: int = 1 << 20,
 ) -> Wsgi:
-    """/slack/events for Slack (events, commands, interactivity), /healthz for probes,
-    /metrics for Prometheus."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
+    """/slack/events for Slack (events, commands, interactivity), behind the edge that checks
+    size and signature before anything parses the body; /healthz for probes, /metrics for
+    Prometheus."""
+    slack: Wsgi | None = None
+    if app is not None:
+        slack = SlackEdge(
+            SlackRequestHandler(app, path=EVENTS_PATH), signing_secret, max_bytes=max_bytes
+        )
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -138,12 +149,21 @@ class BotServer:
         self.pool.start()
         if self.control is not None:
             self.control.start()
+        secret = self.settings.slack_signing_secret
         self.http = create_server(
-            make_wsgi(None if self.socket_mode else self.app, self.health, self.metrics),
+            make_wsgi(
+                None if self.socket_mode else self.app,
+                self.health,
+                self.metrics,
+                signing_secret=secret.get_secret_value() if secret else "",
+                max_bytes=self.settings.max_request_bytes,
+            ),
             host=host if host is not None else self.settings.host,
             port=port if port is not None else self.settings.port,
             threads=HTTP_THREADS,
             ident="docsbot",
+            # waitress buffers a body before the app sees it: refuse big ones while reading.
+            max_request_body_size=self.settings.max_request_bytes,
         )
         thread = threading.Thread(target=self._serve_http, name="http", daemon=True)
         thread.start()
@@ -263,11 +283,12 @@ def build_server(
     socket_mode = settings.slack_app_token is not None
     check_slack_settings(settings)
     metrics = Metrics(store.sessions, store.queued) if settings.metrics else None
-    responder = Responder(
-        settings, store, answerer, client, model_names(settings, answerer), metrics
+    gate = SlackGate(
+        client, SlackBudget(settings.slack_rate_share), patience_s=settings.slack_patience_s
     )
+    responder = Responder(settings, store, answerer, gate, model_names(settings, answerer), metrics)
     pool = WorkerPool(store, responder, workers=settings.workers)
-    home = HomeTab(settings, store.sessions, client, control)
-    deps = BotDeps(settings, store, client, pool.wake, home)
-    app = build_app(deps, socket_mode=socket_mode)
+    home = HomeTab(settings, store.sessions, gate, control)
+    deps = BotDeps(settings, store, gate, pool.wake, home)
+    app = build_app(deps)
     return BotServer(settings, app, pool, store, socket_mode, control, metrics)

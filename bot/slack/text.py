@@ -4,6 +4,12 @@ cannot answer, and when it is asked something it will not do."""
 from __future__ import annotations
 
 THINKING = ":mag: Searching the docs…"
+# The assistant pane shows the app's name first: "docsbot is searching the docs…".
+STATUS = "is searching the docs…"
+SLACK_SLOW = (
+    ":hourglass_flowing_sand: Your answer is ready, but Slack is asking me to slow down. "
+    "It will appear here in a moment."
+)
 APOLOGY = (
     "Sorry, something went wrong while answering this, and it has been logged. "
     "Please try again in a minute; if it keeps happening, tell the team that runs me."

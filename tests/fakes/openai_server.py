@@ -206,6 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for event in events():
             self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
+            self.fake._sleep(self.fake.chunk_delay_s)
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # zero-length chunk terminates the body
 
@@ -273,6 +274,7 @@ class FakeOpenAI:
         self.chat_reply: str | Callable[[dict[str, Any]], str] = "This is a fake reply."
         self.fail_with: int | None = None
         self.delay_s: float = 0.0
+        self.chunk_delay_s: float = 0.0  # between streamed chunks: a model that takes its time
         self.embedding_fn: Callable[[str], list[float]] = hash_embedding
         self.rerank_fn: Callable[[str, str], float] = word_overlap
         self.model_ids: list[str] = ["fake-chat", "fake-embedding", "fake-reranker"]

@@ -1,30 +1,55 @@
-"""A fake Slack for tests: the Web API on a loopback socket, and a client that posts signed
-requests to the bot the way Slack does.
+"""A fake Slack Web API that keeps Slack's rules, on a loopback socket the real `slack_sdk`
+client talks to.
 
-`FakeSlack` answers the Web API methods docsbot calls (`/api/<method>`) and the response_url
-of slash commands (`/response/<id>`), recording every call with its decoded body, so tests
-check what the real `slack_sdk` client sent. `SlackSender` signs events, commands and
-interactive payloads with the signing secret, exactly as Slack's servers do.
+Driven by Slack's own method reference (slack_rules.py, slack_reference/): unknown methods get
+`unknown_method`, missing or mistyped arguments `invalid_arguments`, bad Block Kit
+`invalid_blocks`; each method has its rate tier per workspace (429 with Retry-After); streams
+end on Slack's schedule; ephemerals are recorded with whether Slack would have shown them;
+trigger ids expire after 3 s, response_urls after 5 uses; conversations.replies pages with a
+cursor. Tests inject documented errors, 5xx, stalls and 429 runs (`fail`), and the bot's own
+posts can be echoed back to it as events, as Slack does.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
-from slack_sdk.signature import SignatureVerifier
+from tests.fakes.slack_events import (
+    BOT_USER,
+    TEAM,
+    FakeSocketMode,
+    SlackSender,
+    action_ids,
+    block_text,
+    event_body,
+    mention,
+    message,
+)
+from tests.fakes.slack_rules import JSON_ARGUMENTS, RateLimits, check_arguments, documented_errors
+from tests.fakes.slack_workspace import Message, Workspace
 
-BOT_USER = "UDOCSBOT"
-TEAM = "T0TEAM"
-JSON_FIELDS = ("blocks", "prompts", "view", "attachments", "metadata", "chunks")
+__all__ = [
+    "BOT_USER",
+    "TEAM",
+    "Call",
+    "FakeSlack",
+    "FakeSocketMode",
+    "SlackSender",
+    "action_ids",
+    "block_text",
+    "event_body",
+    "mention",
+    "message",
+]
+TOKEN_TEAMS = {"xoxb-": TEAM}  # every bot token the tests use belongs to the one workspace
 
 
 @dataclass(frozen=True)
@@ -32,63 +57,49 @@ class Call:
     method: str  # "chat.postMessage", or "response_url" for /response/<id>
     params: dict[str, Any]
     token: str | None
+    at: float = 0.0
+    error: str | None = None  # what Slack answered instead of ok
+    status: int = 200
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode()
-        if "json" in (self.headers.get("Content-Type") or ""):
-            params: dict[str, Any] = json.loads(raw or "{}")
-        else:
-            params = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
-            for key in JSON_FIELDS:
-                if isinstance(params.get(key), str) and params[key][:1] in "[{":
-                    params[key] = json.loads(params[key])
-        auth = self.headers.get("Authorization") or ""
-        token = auth.removeprefix("Bearer ") or params.get("token")
-        fake = self.server.fake
-        if self.path.startswith("/response/"):
-            fake._record(Call("response_url", params, None))
-            self._send(200, b"ok", "text/plain")
-            return
-        method = self.path.removeprefix("/api/").split("?")[0]
-        fake._record(Call(method, params, token))
-        body = fake.reply(method, params)
-        self._send(200, json.dumps(body).encode(), "application/json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+@dataclass
+class Fault:
+    method: str
+    error: str | None = None
+    status: int | None = None
+    stall_s: float = 0.0
+    retry_after: int = 1
+    times: int | None = 1
+    until: float | None = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeSlack) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    stall_s: float = 0.0
 
 
 class FakeSlack:
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-        # method -> Slack error code, e.g. {"chat.startStream": "feature_not_enabled"}
-        self.errors: dict[str, str] = {}
-        # channels the bot is not a member of: chat.postMessage there fails
-        self.not_member: set[str] = set()
+    def __init__(
+        self,
+        *,
+        stream_ttl_s: float = 300.0,
+        rate_limits: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.calls: list[Call] = []  # calls Slack accepted
+        self.refused: list[Call] = []  # calls answered with an error or a non-200 status
+        self.errors: dict[str, str] = {}  # method -> a documented error, every time
+        self.not_member: set[str] = set()  # channels the bot is not in
         self.socket_url: str | None = None  # what apps.connections.open hands out
-        # (channel, thread_ts) -> the thread's messages, for conversations.replies
+        # (channel, thread_ts) -> messages Slack has in a thread the tests made up
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._ts = itertools.count(1)
+        self.workspace = Workspace(clock=clock, stream_ttl_s=stream_ttl_s)
+        self.limits = RateLimits(enabled=rate_limits)
+        self.echo_to: SlackSender | None = None  # the bot's own posts come back as events
+        self._faults: list[Fault] = []
         self._lock = threading.Condition()
         self._server = _Server(self)
         self._thread = threading.Thread(
@@ -103,6 +114,10 @@ class FakeSlack:
     def api_url(self) -> str:
         return f"{self.url}/api/"
 
+    @property
+    def ephemerals(self) -> list[Any]:
+        return list(self.workspace.ephemerals)
+
     def response_url(self, key: str) -> str:
         return f"{self.url}/response/{key}"
 
@@ -115,53 +130,69 @@ class FakeSlack:
         self._server.server_close()
 
     def next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        return self.workspace.next_ts()
 
-    def reply(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        if method in self.errors:
-            return {"ok": False, "error": self.errors[method]}
-        channel = params.get("channel") or params.get("channel_id")
-        if method == "auth.test":
-            return {
-                "ok": True,
-                "user_id": BOT_USER,
-                "bot_id": "BDOCSBOT",
-                "team_id": TEAM,
-                "user": "docsbot",
-                "team": "Test",
-                "url": "https://test.slack.com/",
-            }
-        if method in ("chat.postMessage", "chat.startStream") and channel in self.not_member:
-            return {"ok": False, "error": "not_in_channel"}
-        if method in ("chat.postMessage", "chat.startStream"):
-            return {"ok": True, "channel": channel, "ts": self.next_ts()}
-        if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
-            return {"ok": True, "channel": channel, "ts": params.get("ts")}
-        if method == "chat.postEphemeral":
-            return {"ok": True, "message_ts": self.next_ts()}
-        if method == "apps.connections.open":
-            if self.socket_url is None:
-                return {"ok": False, "error": "not_allowed_token_type"}
-            return {"ok": True, "url": self.socket_url}
-        if method == "conversations.replies":
-            messages = self.threads.get((str(channel), str(params.get("ts"))), [])
-            return {"ok": True, "messages": messages, "has_more": False}
-        if method == "views.open":
-            return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
-        if method == "views.publish":
-            if not params.get("user_id"):
-                return {"ok": False, "error": "invalid_arguments"}
-            return {"ok": True, "view": {"id": "VHOME", **(params.get("view") or {})}}
-        return {"ok": True}
+    # -- what tests set up --------------------------------------------------------------------
 
-    def _record(self, call: Call) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        error: str | None = None,
+        status: int | None = None,
+        stall_s: float = 0.0,
+        retry_after: int = 1,
+        times: int | None = 1,
+        for_s: float | None = None,
+    ) -> None:
+        """The next `times` calls of `method` (or every call for `for_s` seconds) fail: with a
+        documented Slack error, an HTTP status (5xx; 429 with `retry_after`), or a stall after
+        the call took effect (its response is lost to a client that gives up first)."""
+        if error is not None and error not in documented_errors(method):
+            raise ValueError(f"{method} never answers {error!r} (Slack's method reference)")
+        until = time.monotonic() + for_s if for_s is not None else None
         with self._lock:
-            self.calls.append(call)
-            self._lock.notify_all()
+            self._faults.append(
+                Fault(method, error, status, stall_s, retry_after, None if until else times, until)
+            )
+
+    def saw(self, event: dict[str, Any]) -> None:
+        """A person's message the tests sent to the bot exists in the workspace too."""
+        if event.get("type") in ("message", "app_mention") and event.get("ts"):
+            self.workspace.add(
+                Message(
+                    str(event.get("channel")),
+                    str(event["ts"]),
+                    event.get("thread_ts"),
+                    str(event.get("text") or ""),
+                    user=event.get("user"),
+                    bot_id=event.get("bot_id"),
+                )
+            )
+
+    # -- what tests read ----------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def refusals(self, method: str | None = None, status: int | None = None) -> list[Call]:
+        with self._lock:
+            return [
+                c
+                for c in self.refused
+                if (method is None or c.method == method) and (status is None or c.status == status)
+            ]
+
+    def most_in_a_minute(self, method: str) -> int:
+        """The most accepted calls of `method` in any 60-second window."""
+        times = sorted(c.at for c in self.calls_to(method))
+        most, start = 0, 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= 60:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def wait_for(
         self,
@@ -171,8 +202,7 @@ class FakeSlack:
         count: int = 1,
         timeout: float = 60.0,
     ) -> list[Call]:
-        """Block until `count` calls of `method` match `where`; the worker answers in the
-        background, so tests wait for its effects instead of sleeping."""
+        """Block until `count` accepted calls of `method` match `where`."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
@@ -194,232 +224,123 @@ class FakeSlack:
             ):
                 yield call
 
+    def posted(self, channel: str) -> list[Message]:
+        """The bot's messages in a channel, as Slack holds them now (top-level and replies)."""
+        with self._lock:
+            found = [m for m in self.workspace.messages.get(channel, {}).values() if m.bot_id]
+        return sorted(found, key=lambda m: float(m.ts))
 
-class FakeSocketMode:
-    """Slack's end of Socket Mode: a websocket server the bot connects to (FakeSlack's
-    apps.connections.open hands out its URL). Tests push envelopes; the bot's acks are kept."""
+    # -- Slack -------------------------------------------------------------------------------
 
-    def __init__(self) -> None:
-        from websockets.sync.server import serve
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            (self.calls if call.error is None and call.status == 200 else self.refused).append(call)
+            self._lock.notify_all()
 
-        self.acks: list[str] = []
-        self.connected = threading.Event()
-        self._conn: Any = None
-        self._acked = threading.Condition()
-        self._server = serve(self._handle, "127.0.0.1", 0)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def _fault(self, method: str) -> Fault | None:
+        now = time.monotonic()
+        with self._lock:
+            for fault in list(self._faults):
+                if fault.method != method:
+                    continue
+                if fault.until is not None:
+                    if now < fault.until:
+                        return fault
+                    self._faults.remove(fault)
+                    continue
+                assert fault.times is not None
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
+    def handle(self, method: str, params: dict[str, Any], token: str | None) -> _Reply:
+        now = time.monotonic()
+        reply = self._answer(method, params, token)
+        error = None if reply.body.get("ok") else str(reply.body.get("error"))
+        self._record(Call(method, params, token, now, error, reply.status))
+        return reply
 
-    def __enter__(self) -> FakeSocketMode:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-
-    def _handle(self, connection: Any) -> None:
-        self._conn = connection
-        connection.send(
-            json.dumps(
-                {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0DOCSBOT"}}
-            )
+    def _answer(self, method: str, params: dict[str, Any], token: str | None) -> _Reply:
+        problem = check_arguments(method, params)
+        if problem is not None:
+            return _Reply(200, {"ok": False, "error": problem})
+        team = next(
+            (t for prefix, t in TOKEN_TEAMS.items() if (token or "").startswith(prefix)), ""
         )
-        self.connected.set()
-        for raw in connection:
-            envelope_id = json.loads(raw).get("envelope_id")
-            if envelope_id:
-                with self._acked:
-                    self.acks.append(envelope_id)
-                    self._acked.notify_all()
+        if not token:
+            return _Reply(200, {"ok": False, "error": "not_authed"})
+        if not team and not token.startswith("xapp-"):
+            return _Reply(200, {"ok": False, "error": "invalid_auth"})
+        fault = self._fault(method)
+        if fault is not None and fault.status == 429:
+            headers = {"Retry-After": str(fault.retry_after)}
+            return _Reply(429, {"ok": False, "error": "ratelimited"}, headers)
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        wait = self.limits.admit(method, team, channel)
+        if wait is not None:
+            return _Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
+        if fault is not None and fault.status is not None:
+            return _Reply(fault.status, {"ok": False, "error": "upstream_failure"})
+        if fault is not None and fault.error is not None:
+            return _Reply(200, {"ok": False, "error": fault.error})
+        if method in self.errors:
+            return _Reply(200, {"ok": False, "error": self.errors[method]})
+        from tests.fakes.slack_methods import perform
 
-    def push(self, payload: dict[str, Any], kind: str = "events_api") -> str:
-        envelope_id = f"env-{time.monotonic_ns()}"
-        self._conn.send(
-            json.dumps(
-                {
-                    "envelope_id": envelope_id,
-                    "type": kind,
-                    "accepts_response_payload": kind != "events_api",
-                    "retry_attempt": 0,
-                    "retry_reason": "",
-                    "payload": payload,
-                }
-            )
-        )
-        return envelope_id
-
-    def wait_ack(self, envelope_id: str, timeout: float = 10) -> None:
-        with self._acked:
-            if not self._acked.wait_for(lambda: envelope_id in self.acks, timeout):
-                raise AssertionError(f"envelope {envelope_id} was never acknowledged")
+        body = perform(self, method, params)
+        return _Reply(200, body, stall_s=fault.stall_s if fault is not None else 0.0)
 
 
-def event_body(event: dict[str, Any], event_id: str) -> dict[str, Any]:
-    return {
-        "token": "legacy",
-        "team_id": TEAM,
-        "api_app_id": "A0DOCSBOT",
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-        "event": event,
-    }
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        if "json" in (self.headers.get("Content-Type") or ""):
+            params: dict[str, Any] = json.loads(raw or "{}")
+        else:
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+            for key in JSON_ARGUMENTS:
+                if isinstance(params.get(key), str) and params[key][:1] in "[{":
+                    params[key] = json.loads(params[key])
+        auth = self.headers.get("Authorization") or ""
+        token = auth.removeprefix("Bearer ") or params.pop("token", None)
+        fake = self.server.fake
+        if self.path.startswith("/response/"):
+            refused = fake.workspace.use_response_url(self.path.removeprefix("/response/"))
+            fake._record(Call("response_url", params, None, time.monotonic(), refused))
+            self._send(404 if refused else 200, (refused or "ok").encode(), "text/plain")
+            return
+        method = self.path.removeprefix("/api/").split("?")[0]
+        reply = fake.handle(method, params, token)
+        if reply.stall_s:
+            time.sleep(reply.stall_s)  # it took effect; the response is what is late
+        # A client that gave up waiting has closed the socket: exactly what a stall is for.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._send(reply.status, json.dumps(reply.body).encode(), "application/json", reply)
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, reply: _Reply | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (reply.headers if reply else {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
 
-def block_text(blocks: list[dict[str, Any]]) -> str:
-    """All the text a person would read in a message's blocks."""
-    parts: list[str] = []
-    for block in blocks or []:
-        if isinstance(block.get("text"), dict):
-            parts.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            text = element.get("text")
-            parts.append(text["text"] if isinstance(text, dict) else str(text or ""))
-    return "\n".join(parts)
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
 
-
-def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
-    return [
-        e.get("action_id", "")
-        for b in blocks or []
-        if b.get("type") == "actions"
-        for e in b.get("elements", [])
-    ]
-
-
-class SlackSender:
-    """Posts to the bot's /slack/events as Slack does: signed, form- or JSON-encoded."""
-
-    def __init__(self, url: str, signing_secret: str) -> None:
-        self.url = url
-        self.verifier = SignatureVerifier(signing_secret)
-        self.http = httpx.Client(timeout=30)
-        self._ids = itertools.count(1)
-
-    def post(
-        self,
-        body: str,
-        content_type: str,
-        *,
-        headers: dict[str, str] | None = None,
-        timestamp: int | None = None,
-        signature: str | None = None,
-    ) -> httpx.Response:
-        stamp = str(timestamp if timestamp is not None else int(time.time()))
-        signed = signature or self.verifier.generate_signature(timestamp=stamp, body=body)
-        return self.http.post(
-            self.url,
-            content=body.encode(),
-            headers={
-                "Content-Type": content_type,
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": signed,
-                **(headers or {}),
-            },
-        )
-
-    def event(
-        self,
-        event: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        retry: int | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        body = json.dumps(event_body(event, event_id or f"Ev{next(self._ids):08d}"))
-        headers = (
-            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-            if retry
-            else None
-        )
-        return self.post(body, "application/json", headers=headers, **kwargs)
-
-    def command(
-        self, text: str, *, channel: str, user: str, response_url: str, command: str = "/ask"
-    ) -> httpx.Response:
-        fields = {
-            "token": "legacy",
-            "team_id": TEAM,
-            "channel_id": channel,
-            "user_id": user,
-            "command": command,
-            "text": text,
-            "response_url": response_url,
-            "trigger_id": f"trigger.{next(self._ids)}",
-            "api_app_id": "A0DOCSBOT",
-        }
-        return self.post(urllib.parse.urlencode(fields), "application/x-www-form-urlencoded")
-
-    def interactive(self, payload: dict[str, Any]) -> httpx.Response:
-        payload = {"team": {"id": TEAM}, "api_app_id": "A0DOCSBOT", "token": "legacy", **payload}
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
-        return self.post(body, "application/x-www-form-urlencoded")
-
-    def click(
-        self, action_id: str, value: str, *, user: str, channel: str, message_ts: str
-    ) -> httpx.Response:
-        return self.interactive(
-            {
-                "type": "block_actions",
-                "user": {"id": user, "team_id": TEAM},
-                "trigger_id": f"trigger.{next(self._ids)}",
-                "channel": {"id": channel},
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-                "message": {"ts": message_ts, "type": "message"},
-                "response_url": "",
-                "actions": [
-                    {
-                        "type": "button",
-                        "action_id": action_id,
-                        "block_id": "feedback",
-                        "value": value,
-                        "action_ts": str(time.time()),
-                    }
-                ],
-            }
-        )
-
-
-def mention(
-    text: str, *, channel: str, user: str, ts: str, thread_ts: str | None = None
-) -> dict[str, Any]:
-    event = {
-        "type": "app_mention",
-        "user": user,
-        "text": f"<@{BOT_USER}> {text}",
-        "ts": ts,
-        "channel": channel,
-        "team": TEAM,
-        "event_ts": ts,
-    }
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
-
-
-def message(
-    text: str,
-    *,
-    channel: str,
-    user: str,
-    ts: str,
-    thread_ts: str | None = None,
-    channel_type: str = "channel",
-) -> dict[str, Any]:
-    event = {
-        "type": "message",
-        "user": user,
-        "text": text,
-        "ts": ts,
-        "channel": channel,
-        "team": TEAM,
-        "event_ts": ts,
-        "channel_type": channel_type,
-    }
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
+    def __init__(self, fake: FakeSlack) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake

@@ -33,6 +33,14 @@ def build_reranker(settings: Settings) -> Reranker | None:
             settings.reranker_url,
             key.get_secret_value() if key else None,
         )
+    from indexer.openvino_runtime import choose_backend
+
+    backend, automatic = choose_backend(settings)
+    if backend == "openvino":
+        from bot.answer.rerankers.openvino import open_reranker
+
+        if (reranker := open_reranker(settings, automatic)) is not None:
+            return reranker
     from bot.answer.rerankers.qwen3 import Qwen3Reranker
 
     return Qwen3Reranker.load(

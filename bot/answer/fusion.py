@@ -1,0 +1,148 @@
+"""Fusing the dense and BM25 rankings into one, per section.
+
+Two retrievers often find the right section through different chunks of it: dense the chunk
+that paraphrases the question, BM25 the one that names its config key. Fused per chunk, each
+of those chunks gets one retriever's vote and both lose to a chunk that only one retriever
+liked a little more. Fused per section (document + heading path), the section gets both votes;
+the chunk shown for it is its best-ranked one. Measured on four documentation sets, this is
+what makes hybrid at least as good as its best single retriever (docs/evaluation.md).
+
+Pure functions over `Hit`s: no Milvus, no model, so they are tested and tuned offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from indexer.hits import Hit
+
+FusionMethod = Literal["rrf", "minmax"]
+RRF_K = 60
+
+
+def chunk_key(hit: Hit) -> Hashable:
+    return hit.id
+
+
+def section_key(hit: Hit) -> Hashable:
+    """Chunks never span two sections (indexer.chunking), so this groups a section's chunks."""
+    return (hit.source_key, hit.path, hit.heading)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How two rankings (dense first, then BM25) become one.
+
+    `rrf`: sum of weight / (k + rank); `minmax`: sum of weight * the score rescaled to [0, 1]
+    within its ranking. The dense weight is 1; `bm25_weight` is BM25's. Chosen by
+    cross-validation over several corpora (bench/quality.py --tune, docs/evaluation.md).
+    """
+
+    method: FusionMethod = "rrf"
+    k: int = RRF_K
+    bm25_weight: float = 1.0
+    per_section: bool = True
+
+    def weighted(self, bm25_share: float) -> Fusion:
+        """This fusion with BM25's weight scaled by `bm25_share` (0: dense alone)."""
+        return replace(self, bm25_weight=self.bm25_weight * max(0.0, min(1.0, bm25_share)))
+
+    def fuse(self, dense: Sequence[Hit], bm25: Sequence[Hit], limit: int) -> list[Hit]:
+        key = section_key if self.per_section else chunk_key
+        weights = (1.0, self.bm25_weight)
+        if self.method == "minmax":
+            return minmax_fuse([dense, bm25], limit, weights=weights, key=key)
+        return rrf_fuse([dense, bm25], limit, k=self.k, weights=weights, key=key)
+
+
+def _grouped(
+    ranking: Sequence[Hit], key: Callable[[Hit], Hashable]
+) -> list[tuple[Hashable, int, Hit]]:
+    """(key, rank among keys, best hit) per group, in ranking order: a group's rank is its
+    best chunk's, and the groups below move up, so a section found by three chunks does not
+    push the next section three places down."""
+    seen: dict[Hashable, tuple[Hashable, int, Hit]] = {}
+    for hit in ranking:
+        group = key(hit)
+        if group not in seen:
+            seen[group] = (group, len(seen) + 1, hit)
+    return list(seen.values())
+
+
+def _fused(
+    scored: dict[Hashable, float],
+    best: dict[Hashable, tuple[int, int, Hit]],
+    limit: int,
+) -> list[Hit]:
+    """Best score first; ties go to the earlier ranking (dense), then to the better rank.
+
+    The tie rule is measured, not cosmetic: a group found by one retriever at rank r scores
+    the same whichever found it, so exact ties are common at the top under RRF, and sending
+    them to the semantic match was worth 0.08 recall@1 on the Milvus dev set (all-MiniLM-L6-v2).
+    """
+    order = sorted(scored, key=lambda g: (-scored[g], best[g][0], best[g][1]))
+    return [replace(best[g][2], score=round(scored[g], 6)) for g in order[:limit]]
+
+
+def _first_seen(
+    rankings: Sequence[Sequence[tuple[Hashable, int, Hit]]],
+) -> dict[Hashable, tuple[int, int, Hit]]:
+    """Per group: (which ranking found it first, its rank there, the chunk to show). The
+    chunk shown is the group's best-ranked chunk in any ranking, dense winning a tie."""
+    first: dict[Hashable, tuple[int, int]] = {}
+    shown: dict[Hashable, tuple[int, int, Hit]] = {}
+    for which, ranking in enumerate(rankings):
+        for group, rank, hit in ranking:
+            first.setdefault(group, (which, rank))
+            if group not in shown or (rank, which) < shown[group][:2]:
+                shown[group] = (rank, which, hit)
+    return {g: (first[g][0], first[g][1], shown[g][2]) for g in first}
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[Hit]],
+    limit: int,
+    k: int = RRF_K,
+    *,
+    weights: Sequence[float] | None = None,
+    key: Callable[[Hit], Hashable] = chunk_key,
+) -> list[Hit]:
+    """Weighted reciprocal rank fusion over groups of hits (chunks by default).
+
+    Fused here rather than with Milvus' RRFRanker, which fuses chunks and breaks ties
+    arbitrarily (see `_fused`).
+    """
+    grouped = [_grouped(ranking, key) for ranking in rankings]
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[Hashable, float] = {}
+    for weight, ranking in zip(weights, grouped, strict=True):
+        for group, rank, _hit in ranking:
+            scores[group] = scores.get(group, 0.0) + weight / (k + rank)
+    return _fused(scores, _first_seen(grouped), limit)
+
+
+def minmax_fuse(
+    rankings: Sequence[Sequence[Hit]],
+    limit: int,
+    *,
+    weights: Sequence[float] | None = None,
+    key: Callable[[Hit], Hashable] = chunk_key,
+) -> list[Hit]:
+    """Weighted sum of scores rescaled to [0, 1] within each ranking (a group's score is its
+    best chunk's): cosine similarities and BM25 scores live on different scales."""
+    grouped = [_grouped(ranking, key) for ranking in rankings]
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[Hashable, float] = {}
+    for weight, ranking in zip(weights, grouped, strict=True):
+        if not ranking:
+            continue
+        # From the ranking's own ends, not min/max: Milvus Lite returns BM25 scores negated
+        # (best most negative), a server positive; either way the first hit is the best.
+        best, worst = ranking[0][2].score, ranking[-1][2].score
+        for group, _rank, hit in ranking:
+            # A ranking whose scores are all equal says nothing about order: full marks.
+            normalised = (hit.score - worst) / (best - worst) if best != worst else 1.0
+            scores[group] = scores.get(group, 0.0) + weight * normalised
+    return _fused(scores, _first_seen(grouped), limit)

@@ -1,0 +1,286 @@
+"""Qwen3-Reranker on OpenVINO: `Qwen3Reranker`'s exact computation, exported once, int8 weights.
+
+The same token ids, length buckets and score (p(yes) from the no/yes rows of lm_head at each
+pair's last token), and the same shared-prefix KV reuse, in one exported graph:
+
+    (input_ids B x W, last_index B, past keys/values 1 x heads x P x dim per layer)
+        -> (no/yes logits B x 2, the new keys/values of row 0)
+
+The question's prefix runs through it once with an empty past (P = 0) and its keys/values
+become the past of every batch of pairs. Rows are padded on the right: with causal attention a
+row's last real token never sees its padding, so the graph needs no attention mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bot.answer.rerankers.qwen3 import Qwen3Reranker, common_prefix_length
+from config.logger import get_logger
+from config.settings import Settings
+from indexer.hardware import ensure_loadable
+from indexer.model_cache import ModelCache, fingerprint, models_dir
+from indexer.openvino_embedder import model_type
+from indexer.openvino_runtime import (
+    EXPORT_FORMAT,
+    OpenVINOUnsupported,
+    Runner,
+    Steps,
+    compile_ir,
+    export_to_ir,
+    or_torch,
+    precision_of,
+    runtime_version,
+    source_dir,
+    versions,
+)
+
+log = get_logger(__name__)
+SETTING = "DOCSBOT_RERANKER_MODEL"
+
+
+# Subclassed for the recipe's tokenization (`encode`) and length bucketing (`_batches`), which
+# must stay identical; the torch model and its cache are not used.
+class OpenVINOReranker(Qwen3Reranker):
+    backend = "openvino"
+
+    def __init__(
+        self,
+        runner: Runner,
+        tokenizer: Any,
+        *,
+        name: str,
+        instruction: str,
+        precision: str,
+        layers: int,
+        kv_heads: int,
+        head_dim: int,
+        max_length: int = 8192,
+        batch_size: int = 8,
+    ) -> None:
+        from bot.answer.rerankers.qwen3 import PREFIX, SUFFIX
+
+        self.name = name
+        self.instruction = instruction
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer
+        self.device = torch.device("cpu")  # what rerank_limit asks a local reranker
+        self.precision = precision
+        self.prefix_ids: list[int] = tokenizer.encode(PREFIX, add_special_tokens=False)
+        self.suffix_ids: list[int] = tokenizer.encode(SUFFIX, add_special_tokens=False)
+        self.pad_id = int(tokenizer.pad_token_id or 0)
+        self._run = runner
+        self._layers = layers
+        self._kv_shape = (1, kv_heads, 0, head_dim)
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        *,
+        cache_dir: Path,
+        quantization: str = "int8",
+        dtype: str = "auto",
+        instruction: str,
+        max_length: int = 8192,
+        batch_size: int = 8,
+    ) -> OpenVINOReranker:
+        """Export (once, cached under `cache_dir`) and compile the reranker `name`."""
+        from transformers import AutoConfig, AutoTokenizer
+
+        ref = ensure_loadable(name, "reranker", SETTING)
+        source = source_dir(ref)
+        key = {
+            "format": EXPORT_FORMAT,
+            "kind": "reranker",
+            "model": name,
+            "revision": fingerprint(source),
+            "quantization": quantization,
+            "openvino": runtime_version(),
+        }
+        what = f"{name} (reranker) to OpenVINO {quantization}"
+        entry = ModelCache(cache_dir).get_or_build(
+            key, lambda tmp: export_reranker(source, tmp, quantization, what), what
+        )
+        config = AutoConfig.from_pretrained(str(source), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+        compiled = compile_ir(entry, dtype)
+        precision = precision_of(compiled, quantization)
+        log.info("reranker %s on OpenVINO (%s)", name, precision)
+        return cls(
+            Runner(compiled),
+            tokenizer,
+            name=name,
+            instruction=instruction,
+            precision=precision,
+            layers=int(config.num_hidden_layers),
+            kv_heads=int(config.num_key_value_heads),
+            head_dim=int(getattr(config, "head_dim", None) or 0)
+            or int(config.hidden_size) // int(config.num_attention_heads),
+            max_length=max_length,
+            batch_size=batch_size,
+        )
+
+    def describe(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+    def _call(
+        self, ids: np.ndarray, last: np.ndarray, past: list[np.ndarray], outputs: int
+    ) -> list[np.ndarray]:
+        return self._run([ids, last, *past], outputs=outputs)
+
+    def _prefix_past(self, prefix: list[int]) -> list[np.ndarray]:
+        empty = [np.zeros(self._kv_shape, dtype=np.float32) for _ in range(2 * self._layers)]
+        if not prefix:
+            return empty
+        ids = np.asarray([prefix], dtype=np.int64)
+        last = np.asarray([len(prefix) - 1], dtype=np.int64)
+        return self._call(ids, last, empty, 1 + 2 * self._layers)[1:]
+
+    def _score_rests(self, past: list[np.ndarray], rests: list[list[int]]) -> np.ndarray:
+        width = max(len(r) for r in rests)
+        ids = np.full((len(rests), width), self.pad_id, dtype=np.int64)
+        for row, rest in enumerate(rests):
+            ids[row, : len(rest)] = rest
+        last = np.asarray([len(r) - 1 for r in rests], dtype=np.int64)
+        (logits,) = self._call(ids, last, past, 1)
+        no_yes = logits.astype(np.float64)
+        # p(yes) = exp(log_softmax(no, yes)[yes]), as Qwen3Reranker computes it.
+        return 1.0 / (1.0 + np.exp(no_yes[:, 0] - no_yes[:, 1]))
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        if not documents:
+            return []
+        sequences = self.encode(query, documents)
+        shared = common_prefix_length(sequences)
+        past = self._prefix_past(sequences[0][:shared])
+        rests = [s[shared:] for s in sequences]
+        scores = [0.0] * len(sequences)
+        for batch in self._batches([len(r) for r in rests]):
+            values = self._score_rests(past, [rests[i] for i in batch])
+            for i, value in zip(batch, values, strict=True):
+                scores[i] = float(value)
+        return scores
+
+
+def export_reranker(source: Path, target: Path, quantization: str, what: str) -> None:
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    step = Steps(what, 4)
+    step("loading the model in float32")
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        str(source), dtype=torch.float32, local_files_only=True
+    ).eval()
+    rows = [tokenizer.convert_tokens_to_ids("no"), tokenizer.convert_tokens_to_ids("yes")]
+    head = model.get_output_embeddings().weight[rows].detach().clone().float()
+    graph = PairScorer(model.get_decoder(), head).eval()
+    config = graph.body.config
+    layers, heads, dim = config.num_hidden_layers, config.num_key_value_heads, config.head_dim
+    past = tuple(torch.zeros((1, heads, 3, dim)) for _ in range(2 * layers))
+    example = (torch.ones((2, 5), dtype=torch.long), torch.tensor([4, 2]), *past)
+    batch = torch.export.Dim("batch", max=1024)
+    width = torch.export.Dim("width", max=32768)
+    prefix = torch.export.Dim("prefix", max=32768)
+    shapes = {
+        "input_ids": {0: batch, 1: width},
+        "last_index": {0: batch},
+        "past": tuple({2: prefix} for _ in past),
+    }
+    names = ["input_ids", "last_index"]
+    for i in range(layers):
+        names += [f"past_key.{i}", f"past_value.{i}"]
+    export_to_ir(graph, example, shapes, target, quantization=quantization, step=step, names=names)
+    (target / "reranker.json").write_text(json.dumps({"versions": versions()}, indent=2))
+
+
+def _cache_class() -> type:
+    from transformers import DynamicCache
+
+    class GraphCache(DynamicCache):
+        """The prefix keys/values as graph inputs: each layer returns them (expanded to the
+        batch) + the new ones, and keeps row 0's new ones as the graph's extra outputs."""
+
+        def __init__(self, config: Any, past: Sequence[torch.Tensor]) -> None:
+            super().__init__(config=config)
+            self.new: list[torch.Tensor] = []
+            layer: Any
+            for i, layer in enumerate(self.layers):
+                layer.keys, layer.values = past[2 * i], past[2 * i + 1]
+                layer.dtype, layer.device = past[0].dtype, past[0].device
+                layer.is_initialized = True
+
+        def get_seq_length(self, layer_idx: int = 0) -> Any:
+            # DynamicLayer tests numel() == 0, which pins the prefix length while tracing; the
+            # symbolic length (not int(): that would pin it too) keeps it dynamic.
+            layer: Any = self.layers[layer_idx]
+            return layer.keys.shape[-2]
+
+        def update(
+            self,
+            key_states: torch.Tensor,
+            value_states: torch.Tensor,
+            layer_idx: int,
+            *args: Any,
+            **kwargs: Any,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            layer: Any = self.layers[layer_idx]
+            batch = key_states.shape[0]
+            self.new += [key_states[:1], value_states[:1]]
+            keys = torch.cat([layer.keys.expand(batch, -1, -1, -1), key_states], dim=-2)
+            values = torch.cat([layer.values.expand(batch, -1, -1, -1), value_states], dim=-2)
+            return keys, values
+
+    return GraphCache
+
+
+class PairScorer(torch.nn.Module):
+    """The exported graph: the body on top of the prefix, two lm_head rows at each row's last
+    token (as Qwen3Reranker._score_rest), and row 0's keys/values for the prefix run."""
+
+    def __init__(self, body: Any, no_yes_rows: torch.Tensor) -> None:
+        super().__init__()
+        self.body = body
+        self.register_buffer("no_yes_rows", no_yes_rows)
+        self.cache_class = _cache_class()
+
+    def forward(
+        self, input_ids: torch.Tensor, last_index: torch.Tensor, *past: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        cache = self.cache_class(self.body.config, past)
+        hidden = self.body(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        states = hidden.last_hidden_state
+        last = states[torch.arange(states.shape[0]), last_index]
+        return (last @ self.no_yes_rows.T, *cache.new)
+
+
+def open_reranker(settings: Settings, automatic: bool) -> OpenVINOReranker | None:
+    """The OpenVINO reranker for these settings; None where `auto` should keep torch."""
+    name = settings.reranker_model
+    if name is None:
+        return None
+
+    def build() -> OpenVINOReranker:
+        if automatic and model_type(source_dir(ensure_loadable(name, "reranker", SETTING))) != (
+            "qwen3"
+        ):
+            raise OpenVINOUnsupported(f"{name} is not a Qwen3 reranker")
+        return OpenVINOReranker.open(
+            name,
+            cache_dir=models_dir(settings),
+            quantization=settings.quantization,
+            dtype=settings.dtype,
+            instruction=settings.reranker_instruction,
+            max_length=settings.reranker_max_length,
+            batch_size=settings.reranker_batch_size,
+        )
+
+    return or_torch(build, automatic, "reranker")

@@ -1,0 +1,26 @@
+"""questions wait out Slack's rate limits: not_before and the answer waiting to be delivered
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("questions") as batch:
+        batch.add_column(sa.Column("not_before", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("pending_answer", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("questions") as batch:
+        batch.drop_column("pending_answer")
+        batch.drop_column("not_before")

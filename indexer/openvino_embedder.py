@@ -1,0 +1,246 @@
+"""The embedder on OpenVINO: the model exported once (int8 weights), docsbot's own tokenizing.
+
+Same vectors as `LocalEmbedder` up to quantization (cosine >= 0.99 against torch fp32, checked
+in tests/test_openvino.py): the same tokenizer, prompts and truncation, last-token pooling and
+L2 normalisation. Texts are padded on the right and the graph is causal, so a text's last real
+token never sees padding and no attention mask is needed (left-padded rows come out as NaN in
+OpenVINO). sentence-transformers' own OpenVINO backend needs optimum-intel, which pins
+transformers < 5 here, hence the direct export.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from config.logger import get_logger
+from config.settings import Settings
+from indexer.embedding import QWEN3_QUERY_TEMPLATE, Progress
+from indexer.hardware import ensure_loadable
+from indexer.model_cache import ModelCache, fingerprint, models_dir
+from indexer.openvino_runtime import (
+    EXPORT_FORMAT,
+    OpenVINOUnsupported,
+    Runner,
+    Steps,
+    compile_ir,
+    export_to_ir,
+    or_torch,
+    precision_of,
+    runtime_version,
+    source_dir,
+    versions,
+)
+from indexer.vectors import normalise
+
+log = get_logger(__name__)
+META = "embedder.json"
+TOKENIZER = "tokenizer"
+# Architectures whose export is tested; `auto` leaves others (e.g. MiniLM) on torch.
+KNOWN_TYPES = {"qwen3"}
+
+
+def model_type(source: Path) -> str:
+    try:
+        return str(json.loads((source / "config.json").read_text()).get("model_type", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+class OpenVINOEmbedder:
+    backend = "openvino"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        cache_dir: Path,
+        quantization: str = "int8",
+        dtype: str = "auto",
+        dim: int | None = None,
+        batch_size: int | None = None,
+        query_instruction: str | None = None,
+        known_only: bool = False,
+    ) -> None:
+        """`known_only` (DOCSBOT_BACKEND=auto): refuse, before any work, models whose export
+        is not tested, so the caller can keep them on torch."""
+        from transformers import AutoTokenizer
+
+        ref = ensure_loadable(name, "embedding", "DOCSBOT_EMBEDDING_MODEL")
+        source = source_dir(ref)
+        if known_only and model_type(source) not in KNOWN_TYPES:
+            raise OpenVINOUnsupported(f"{name} is not a Qwen3 embedder")
+        key = {
+            "format": EXPORT_FORMAT,
+            "kind": "embedder",
+            "model": name,
+            "revision": fingerprint(source),
+            "quantization": quantization,
+            "openvino": runtime_version(),
+        }
+        what = f"{name} (embedder) to OpenVINO {quantization}"
+        entry = ModelCache(cache_dir).get_or_build(
+            key, lambda tmp: export_embedder(source, tmp, quantization, what), what
+        )
+        meta = json.loads((entry / META).read_text(encoding="utf-8"))
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(
+            str(entry / TOKENIZER), padding_side="right"
+        )
+        # Token counting runs untruncated on its own copy: see LocalEmbedder.
+        self._counter = copy.deepcopy(self.tokenizer)
+        self._counter_lock = threading.Lock()
+        compiled = compile_ir(entry, dtype)
+        self._run = Runner(compiled)
+        self.precision = precision_of(compiled, quantization)
+        native = int(meta["dim"])
+        if dim is not None and dim > native:
+            raise ValueError(
+                f"DOCSBOT_EMBEDDING_DIM={dim} is larger than {name}'s {native} dimensions"
+            )
+        self.name = name
+        self.dim = dim or native
+        self.max_tokens = int(meta["max_seq_length"])
+        # OpenVINO gains nothing from bigger batches on a CPU; 4 keeps padding low.
+        self.batch_size = batch_size or 4
+        model_prompt = str((meta.get("prompts") or {}).get("query") or "")
+        if model_prompt and query_instruction:
+            self.query_prompt = QWEN3_QUERY_TEMPLATE.format(instruction=query_instruction)
+        else:
+            self.query_prompt = model_prompt
+        log.info(
+            "embedding model %s on OpenVINO (%s), %d dims, max %d tokens",
+            name,
+            self.precision,
+            self.dim,
+            self.max_tokens,
+        )
+
+    def describe(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        if prompt:
+            texts = [prompt + text for text in texts]
+        encoded = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_tokens,
+            return_tensors="np",
+        )
+        ids = encoded["input_ids"].astype(np.int64)
+        last = encoded["attention_mask"].sum(axis=1).astype(np.int64) - 1
+        (pooled,) = self._run([ids, last])
+        return normalise(pooled[:, : self.dim])
+
+    def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Sorted by length over the whole run, so each batch pads little (as LocalEmbedder).
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = self.batch_size * 4
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            for sub in range(0, len(chunk), self.batch_size):
+                idx = chunk[sub : sub + self.batch_size]
+                out[idx] = self._encode([texts[i] for i in idx], None)
+            if progress:
+                progress(len(chunk))
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self._encode([text], self.query_prompt)[0]]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        with self._counter_lock:
+            encoded = self._counter(
+                list(texts), add_special_tokens=False, verbose=False, truncation=False
+            )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+
+def pooled_module(body: Any) -> Any:
+    """The transformer body with last-token pooling, as one module to export."""
+    import torch
+
+    class LastTokenPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+
+        def forward(self, input_ids: torch.Tensor, last_index: torch.Tensor) -> torch.Tensor:
+            # No cache: DynamicCache's first cat onto an empty tensor fails to convert.
+            hidden = self.body(input_ids=input_ids, use_cache=False).last_hidden_state
+            return hidden[torch.arange(hidden.shape[0]), last_index]
+
+    return LastTokenPooled()
+
+
+def export_embedder(source: Path, target: Path, quantization: str, what: str) -> None:
+    """The sentence-transformers model's transformer + last-token pooling, as one graph, with
+    the tokenizer and what the embedder needs to know (prompts, dimension, max length)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    step = Steps(what, 4)
+    step("loading the model in float32")
+    st: Any = SentenceTransformer(str(source), device="cpu", model_kwargs={"dtype": torch.float32})
+    modules = list(st)
+    pooling = modules[1] if len(modules) > 1 else None
+    mode = getattr(pooling, "pooling_mode", None) or (
+        "lasttoken" if getattr(pooling, "pooling_mode_lasttoken", False) else None
+    )
+    body = getattr(modules[0], "auto_model", None)
+    if mode != "lasttoken" or body is None or len(modules) > 3:
+        raise OpenVINOUnsupported(
+            f"{source} is not a last-token-pooled transformer (like Qwen3-Embedding), which is "
+            "all the OpenVINO embedder exports: set DOCSBOT_BACKEND=torch for this model."
+        )
+    meta = {
+        "dim": int(st.get_embedding_dimension() or body.config.hidden_size),
+        "max_seq_length": int(st.max_seq_length or 512),
+        "prompts": dict(st.prompts or {}),
+        "versions": versions(),
+    }
+    st.tokenizer.save_pretrained(str(target / TOKENIZER))
+    (target / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    body.eval()
+    batch = torch.export.Dim("batch", max=1024)
+    length = torch.export.Dim("length", max=32768)
+    example = (torch.ones((2, 16), dtype=torch.long), torch.tensor([15, 7]))
+    export_to_ir(
+        pooled_module(body),
+        example,
+        {"input_ids": {0: batch, 1: length}, "last_index": {0: batch}},
+        target,
+        quantization=quantization,
+        step=step,
+        names=("input_ids", "last_index"),
+    )
+
+
+def open_embedder(settings: Settings, automatic: bool) -> OpenVINOEmbedder | None:
+    """The OpenVINO embedder for these settings; None where `auto` should keep torch."""
+
+    def build() -> OpenVINOEmbedder:
+        return OpenVINOEmbedder(
+            settings.embedding_model,
+            cache_dir=models_dir(settings),
+            quantization=settings.quantization,
+            dtype=settings.dtype,
+            dim=settings.embedding_dim,
+            batch_size=settings.embedding_batch_size,
+            query_instruction=settings.query_instruction,
+            known_only=automatic,
+        )
+
+    return or_torch(build, automatic, "embedding model")

@@ -1,0 +1,232 @@
+"""Which inference backend runs the local models, and the OpenVINO plumbing both models share.
+
+OpenVINO with int8 weights is what makes Qwen3 affordable on a CPU (docs/cpu.md has the
+figures). It is an optional extra, so everything here imports openvino, nncf and torch only
+inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import platform
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+
+from config.errors import UserError
+from config.logger import get_logger
+from config.settings import Settings
+from indexer.hardware import ModelRef
+
+if TYPE_CHECKING:
+    import openvino
+
+log = get_logger(__name__)
+Backend = Literal["torch", "openvino"]
+T = TypeVar("T")
+EXTRA = 'pip install "docsbot[openvino]"'
+# Bumped whenever the export code changes what it writes, so older exports are rebuilt.
+EXPORT_FORMAT = 1
+HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.gguf"]
+PRECISION_NAMES = {"bf16": "bfloat16", "f32": "float32", "f16": "float16"}
+
+
+class BackendUnavailable(UserError, RuntimeError):
+    """DOCSBOT_BACKEND asks for something this install or machine cannot do."""
+
+
+class OpenVINOUnsupported(UserError, RuntimeError):
+    """This model is not one the OpenVINO path knows how to export."""
+
+
+def openvino_installed() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
+
+
+def is_x86() -> bool:
+    return platform.machine().lower() in {"x86_64", "amd64", "i686", "i386", "x86"}
+
+
+def choose_backend(settings: Settings) -> tuple[Backend, bool]:
+    """(backend, chosen by `auto`?). `auto` takes OpenVINO only where it is known to pay: an
+    x86 CPU, the extra installed, and DOCSBOT_DTYPE left to `auto` (a pinned torch precision
+    is a request for torch's numbers)."""
+    if settings.backend == "torch":
+        return "torch", False
+    if settings.backend == "openvino":
+        if settings.device == "cuda":
+            raise BackendUnavailable(
+                "DOCSBOT_BACKEND=openvino runs on the CPU, but DOCSBOT_DEVICE=cuda: set "
+                "DOCSBOT_BACKEND=torch (or auto) for the GPU, or DOCSBOT_DEVICE=cpu."
+            )
+        if not openvino_installed():
+            raise BackendUnavailable(
+                f"DOCSBOT_BACKEND=openvino needs the OpenVINO extra: `{EXTRA}` "
+                "(or set DOCSBOT_BACKEND=torch)."
+            )
+        return "openvino", False
+    if settings.device == "cuda" or settings.dtype != "auto" or not is_x86():
+        return "torch", True
+    if not openvino_installed():
+        return "torch", True
+    if settings.device == "auto":
+        from indexer.hardware import pick_device
+
+        if pick_device("auto") != "cpu":
+            return "torch", True  # GPUs keep torch
+    return "openvino", True
+
+
+def source_dir(ref: ModelRef) -> Path:
+    """The model's files on this disk, downloading them first like `from_pretrained` would."""
+    path = Path(ref.path)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    return Path(
+        snapshot_download(ref.path, local_files_only=ref.local_only, ignore_patterns=HUB_IGNORE)
+    )
+
+
+def runtime_version() -> str:
+    """major.minor of the OpenVINO runtime: an IR is re-exported when it changes."""
+    import openvino
+
+    return ".".join(openvino.__version__.split(".")[:2])
+
+
+def versions() -> dict[str, str]:
+    """What built an export; recorded in its key's neighbourhood for people, not matched."""
+    import nncf
+    import openvino
+    import torch
+    import transformers
+
+    return {
+        "openvino": openvino.__version__.split("-")[0],
+        "nncf": str(nncf.__version__),
+        "torch": str(torch.__version__),
+        "transformers": str(transformers.__version__),
+    }
+
+
+class Steps:
+    """The export's progress lines: `step 2/3 converting to OpenVINO (after 41 s)`."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what = what
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        log.info(
+            "%s: step %d/%d %s (%.0f s so far)", self.what, self.done, self.total, message, elapsed
+        )
+
+
+def export_to_ir(
+    module: Any,
+    example: tuple[Any, ...],
+    dynamic_shapes: dict[str, Any],
+    target: Path,
+    *,
+    quantization: str,
+    step: Callable[[str], None],
+    names: Sequence[str] = (),
+) -> None:
+    """torch.export -> openvino.convert_model -> nncf int8 weights -> target/model.xml."""
+    import openvino
+    import torch
+
+    step("tracing the model with torch.export")
+    with torch.no_grad():
+        program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes)
+    step("converting to OpenVINO")
+    model = openvino.convert_model(program)
+    del program
+    for port, name in zip(model.inputs, names, strict=False):
+        port.get_tensor().set_names({name})
+    if quantization == "int8":
+        import nncf
+
+        step("compressing the weights to int8 (nncf)")
+        # nncf prints a statistics table at INFO; the step line above says it all.
+        logging.getLogger("nncf").setLevel(logging.WARNING)
+        model = nncf.compress_weights(model)
+    else:
+        step("keeping the weights unquantized")
+    # fp16 storage halves the files; the CPU plugin computes in bf16 or f32 all the same.
+    openvino.save_model(model, str(target / "model.xml"), compress_to_fp16=True)
+
+
+def compile_ir(folder: Path, dtype: str) -> openvino.CompiledModel:
+    """Compile for the CPU with OpenVINO's own defaults (bf16 and dynamic int8 activations
+    where the CPU has them: forcing f32 loses 20-30%), or f32 when DOCSBOT_DTYPE says so."""
+    import openvino
+
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+    if dtype in {"float32", "bfloat16", "float16"}:
+        config["INFERENCE_PRECISION_HINT"] = {
+            "float32": "f32",
+            "bfloat16": "bf16",
+            "float16": "f16",
+        }[dtype]
+    return openvino.Core().compile_model(str(folder / "model.xml"), "CPU", config)
+
+
+def precision_of(compiled: openvino.CompiledModel, quantization: str) -> str:
+    """`int8` for compressed weights, else the precision the CPU plugin computes in."""
+    if quantization == "int8":
+        return "int8"
+    hint = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    return PRECISION_NAMES.get(hint, hint)
+
+
+class Runner:
+    """One infer request per thread: a compiled model is shared, a request is not (the
+    indexer and the question workers embed at the same time)."""
+
+    def __init__(self, compiled: openvino.CompiledModel) -> None:
+        self.compiled = compiled
+        self._local = threading.local()
+
+    def __call__(self, inputs: Sequence[np.ndarray], outputs: int = 1) -> list[np.ndarray]:
+        """The first `outputs` outputs, copied: the request reuses its buffers next call."""
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer(list(inputs))
+        return [np.array(request.get_output_tensor(i).data) for i in range(outputs)]
+
+
+def or_torch(build: Callable[[], T], automatic: bool, role: str) -> T | None:
+    """`build()`, or None where `auto` chose OpenVINO and it cannot serve this model: the
+    caller then loads the torch one. An explicit DOCSBOT_BACKEND=openvino fails instead."""
+    try:
+        return build()
+    except OpenVINOUnsupported as error:
+        if not automatic:
+            raise
+        log.info("the %s stays on torch: %s", role, error)
+    except UserError:
+        raise  # a model that cannot be had fails the same on torch
+    except Exception as error:
+        if not automatic:
+            raise
+        log.warning(
+            "the %s could not be prepared for OpenVINO (%s: %s): using torch instead "
+            "(DOCSBOT_BACKEND=torch skips trying)",
+            role,
+            type(error).__name__,
+            error,
+        )
+    return None

@@ -1,0 +1,129 @@
+"""Retrieval evaluation: question files, scoring searched questions per mode, and `docsbot
+eval` over several question files against the configured index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.answer.evaluation import (
+    EvalCase,
+    EvalFileError,
+    Searched,
+    first_relevant_rank,
+    load_cases,
+    score_modes,
+    summarise,
+)
+from bot.answer.retrieval import hybrid
+from bot.cli.app import app
+from config.settings import Settings
+from indexer.hits import Hit
+from tests.conftest import MINILM
+
+
+def hit(path: str, heading: str = "h", n: int = 1) -> Hit:
+    return Hit(f"{path}#{heading}{n}", 0.0, "docs", path, "T", heading, "u", "The text of it.")
+
+
+def test_load_cases_reads_lines_and_names_the_bad_one(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        '{"q": "a?", "sources": ["a.md"]}\n\n{"q": "b?", "sources": ["b.md", "c.md"]}\n'
+    )
+    assert load_cases(good) == [
+        EvalCase("a?", frozenset(["a.md"])),
+        EvalCase("b?", frozenset(["b.md", "c.md"])),
+    ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "a?", "sources": ["a.md"]}\n{"q": "b?", "sources": []}\n')
+    with pytest.raises(EvalFileError, match=r"bad\.jsonl:2"):
+        load_cases(bad)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(EvalFileError, match="no questions"):
+        load_cases(tmp_path / "empty.jsonl")
+
+
+def test_ranks_and_summary() -> None:
+    hits = [hit("x.md"), hit("a.md"), hit("b.md")]
+    assert first_relevant_rank(hits, frozenset(["b.md", "a.md"])) == 2
+    assert first_relevant_rank(hits, frozenset(["z.md"])) is None
+    assert summarise([1, 2, None, 6]) == {
+        "recall@1": 0.25,
+        "recall@3": 0.5,
+        "recall@5": 0.5,
+        "recall@10": 0.75,
+        "mrr@10": round((1 + 1 / 2 + 1 / 6) / 4, 4),
+    }
+
+
+def test_score_modes_fuses_the_searched_rankings() -> None:
+    # Dense finds a.md through one chunk at rank 2, BM25 through another at rank 2: per
+    # section, hybrid puts a.md first; the best single retriever has it at rank 2.
+    searched = [
+        Searched(
+            EvalCase("how do I configure a?", frozenset(["a.md"])),
+            dense=[hit("x.md"), hit("a.md", n=1)],
+            bm25=[hit("y.md"), hit("a.md", n=2)],
+        )
+    ]
+    results = score_modes(searched, hybrid)
+    assert results["dense"]["recall@1"] == results["bm25"]["recall@1"] == 0.0
+    assert results["hybrid"]["recall@1"] == 1.0
+
+
+def cli_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "DOCSBOT_DATABASE_URL": settings.database_url,
+        "DOCSBOT_MILVUS_URI": settings.milvus_uri,
+        "DOCSBOT_EMBEDDING_MODEL": MINILM,
+        "DOCSBOT_RERANKER_MODEL": "none",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_eval_takes_several_question_files(
+    indexed_data: Path,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    windows = tmp_path / "windows.jsonl"
+    windows.write_text(
+        json.dumps({"q": "Can I install Milvus on Windows?", "sources": ["faq/operational_faq.md"]})
+    )
+    bitset = tmp_path / "bitset.jsonl"
+    bitset.write_text(json.dumps({"q": "What is a bitset?", "sources": ["reference/bitset.md"]}))
+    cli_environment(make_settings(), monkeypatch)
+    runner = CliRunner()
+
+    both = runner.invoke(app, ["eval", str(windows), str(bitset), "--json"])
+    one = runner.invoke(app, ["eval", str(windows), "--json"])
+    tables = runner.invoke(app, ["eval", str(windows), str(bitset)])
+
+    assert both.exit_code == 0, both.output
+    per_file = json.loads(both.stdout)
+    assert list(per_file) == [str(windows), str(bitset)]
+    assert set(per_file[str(bitset)]) == {"dense", "bm25", "hybrid"}
+    assert per_file[str(bitset)]["hybrid"]["recall@5"] == 1.0
+    # One file keeps the shape it always had: mode -> metrics.
+    assert json.loads(one.stdout) == per_file[str(windows)]
+    assert "(windows.jsonl)" in tables.stdout and "(bitset.jsonl)" in tables.stdout
+
+
+def test_eval_checks_every_file_before_searching(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"q": "q?", "sources": ["a.md"]}))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    cli_environment(make_settings(), monkeypatch)
+    result = CliRunner().invoke(app, ["eval", str(good), str(bad)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, EvalFileError)
+    assert "bad.jsonl:1" in str(result.exception)
