@@ -52,7 +52,8 @@ from bot.answer.retrieval import Retriever
 from config.settings import Settings
 from indexer.chunking import Chunk
 from indexer.openvino_runtime import openvino_installed
-from indexer.store import MilvusStore, connect
+from indexer.milvus_connect import connect
+from indexer.store import MilvusStore
 
 QUESTIONS = [
     "How do I choose the index type and search parameters to get good recall in Milvus?",

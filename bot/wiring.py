@@ -18,8 +18,9 @@ from config.logger import get_logger
 from config.settings import DEFAULT_EMBEDDING_MODEL, DEFAULT_RERANKER_MODEL, Settings
 from indexer.embedding import Embedder, build_embedder
 from indexer.hardware import ModelUnavailable, ensure_loadable, packaged_minilm_path
+from indexer.milvus_connect import connect
 from indexer.runner import Indexer
-from indexer.store import IndexMissing, MilvusStore, connect
+from indexer.store import IndexMissing, MilvusStore
 
 log = get_logger(__name__)
 FALLBACK_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
@@ -107,7 +108,9 @@ class Backends:
 
 
 def open_database(settings: Settings) -> Engine:
-    engine = make_engine(settings.database_url, settings.db_pool_size)
+    engine = make_engine(
+        settings.database_url, settings.db_pool_size, settings.db_connect_timeout_s
+    )
     try:
         prepare(engine, auto_upgrade=settings.db_auto_upgrade)
     except Exception:
@@ -117,13 +120,29 @@ def open_database(settings: Settings) -> Engine:
 
 
 def open_backends(settings: Settings, embedder: Embedder | None = None) -> Backends:
+    """Cheapest first: a wrong database URL or Milvus path is said in a second, not after a
+    model has loaded. Whatever was opened is closed again when a later step fails."""
     engine = open_database(settings)
-    chosen = embedder or build_embedder(settings)
+    try:
+        if embedder is None and not settings.embedding_url:
+            # A model that cannot be had is said before anything is created on disk.
+            ensure_loadable(settings.embedding_model, "embedding", "DOCSBOT_EMBEDDING_MODEL")
+        client = connect(settings)
+    except Exception:
+        engine.dispose()
+        raise
+    try:
+        chosen = embedder or build_embedder(settings)
+    except Exception:
+        client.close()
+        engine.dispose()
+        raise
     store = MilvusStore(
-        connect(settings),
+        client,
         settings.milvus_collection,
         settings.embedding_model,
         lambda: chosen.dim,
+        named_sets=bool(settings.doc_sets),
     )
     return Backends(settings, engine, make_session_factory(engine), chosen, store)
 

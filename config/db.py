@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Insert, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from config.errors import UserError
@@ -33,11 +34,34 @@ class SchemaBehind(UserError, RuntimeError):
     """The database needs migrations and automatic upgrades are off."""
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
-    parsed = make_url(url)
+class DatabaseUnavailable(UserError, RuntimeError):
+    """The database could not be opened; the message says which and what to do."""
+
+
+def make_engine(url: str, pool_size: int = 10, connect_timeout_s: int = 10) -> Engine:
+    """`connect_timeout_s`: a PostgreSQL port that accepts but never answers must not hang a
+    start for minutes."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise DatabaseUnavailable(
+            f"DOCSBOT_DATABASE_URL is not a database URL ({error}); use e.g. "
+            "sqlite:///./data/docsbot.db or postgresql+psycopg://user:pass@host:5432/docsbot"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise DatabaseUnavailable(
+                    f"DOCSBOT_DATABASE_URL: a part of {folder} is a file, not a folder; choose "
+                    "another path for the SQLite database"
+                ) from None
+            except PermissionError:
+                raise DatabaseUnavailable(
+                    f"DOCSBOT_DATABASE_URL: no permission to create {folder}"
+                ) from None
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -53,6 +77,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     # pooled connection; recycle: below the idle timeouts of the usual proxies (PgBouncer, RDS).
     return create_engine(
         url,
+        connect_args={"connect_timeout": connect_timeout_s},
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -121,7 +146,36 @@ def _upgrade_lock(engine: Engine) -> Iterator[None]:
 
 
 def prepare(engine: Engine, *, auto_upgrade: bool) -> None:
-    """What every entry point runs before touching tables."""
+    """What every entry point runs before touching tables; a database that cannot be reached
+    or read is a DatabaseUnavailable naming the setting, not a driver traceback."""
+    with explained(engine):
+        _prepare(engine, auto_upgrade=auto_upgrade)
+
+
+@contextmanager
+def explained(engine: Engine) -> Iterator[None]:
+    """Driver errors on opening the database, as one message naming the setting."""
+    try:
+        yield
+    except DatabaseError as error:  # OperationalError included; sqlite3's "not a database"
+        raise DatabaseUnavailable(_explain(engine, error)) from None
+
+
+def _explain(engine: Engine, error: Exception) -> str:
+    url = engine.url.render_as_string(hide_password=True)
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if engine.dialect.name == "sqlite":
+        return (
+            f"The SQLite database at {engine.url.database} could not be used ({cause}). Check "
+            "that DOCSBOT_DATABASE_URL names a SQLite file this user can read and write."
+        )
+    return (
+        f"The database at {url} did not answer ({cause}). Is PostgreSQL running and reachable "
+        "from here, and are the host, port, user and password in DOCSBOT_DATABASE_URL right?"
+    )
+
+
+def _prepare(engine: Engine, *, auto_upgrade: bool) -> None:
     if auto_upgrade:
         upgrade(engine)
         return

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from config.docsets import DocSet, check_doc_sets, effective_sets, parse_doc_sets
 from config.specs import SourceSpec
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
@@ -90,6 +91,17 @@ class Documents(BaseModel):
         description="Folders (`PATH` or `PATH=BASE_URL`), `http(s)` pages or sitemaps, git "
         "repositories (`git+URL[@REF][#SUBDIR][=BASE_URL]`), comma-separated",
     )
+    doc_sets: Annotated[list[DocSet], NoDecode] = Field(
+        default_factory=list,
+        description="Named sets of docs, each with its sources and where it may be searched "
+        "(`[[doc_sets]]` tables in docsbot.toml, or a JSON array); none: one set from "
+        "DOCSBOT_SOURCES, searchable everywhere",
+    )
+    offer_private_answers: bool = Field(
+        True,
+        description="When docs the asker may read in a DM (but the channel may not) answer "
+        "clearly better, tell the asker alone, with a button for the answer in a DM",
+    )
     chunk_tokens: int = Field(350, ge=32, le=8192, description="Token budget of one chunk")
     chunk_overlap: int = Field(
         40, ge=0, le=1024, description="Tokens repeated between consecutive chunks"
@@ -114,6 +126,26 @@ class Documents(BaseModel):
             return items
         return [SourceSpec.parse(item) if isinstance(item, str) else item for item in items]
 
+    @field_validator("doc_sets", mode="before")
+    @classmethod
+    def _documents_parse_sets(cls, value: Any) -> Any:
+        return parse_doc_sets(value)
+
+    @model_validator(mode="after")
+    def _documents_one_way(self) -> Documents:
+        check_doc_sets(self.doc_sets, self.sources)
+        return self
+
+    @property
+    def sets(self) -> list[DocSet]:
+        """The doc sets in force: the configured ones, or one from DOCSBOT_SOURCES."""
+        return effective_sets(self.doc_sets, self.sources)
+
+    @property
+    def index_sources(self) -> list[SourceSpec]:
+        """Every source of every set, as the indexer reads them."""
+        return [source for doc_set in self.sets for source in doc_set.sources]
+
 
 class Models(BaseModel):
     """The embedder and the reranker: local models, or servers that run them."""
@@ -132,9 +164,7 @@ class Models(BaseModel):
         None, description="OpenAI-compatible `/v1` base URL serving the embedding model (vLLM)"
     )
     embedding_api_key: SecretStr | None = Field(
-        None,
-        description="Key for `DOCSBOT_EMBEDDING_URL`",
-        json_schema_extra=shown("`OPENAI_API_KEY`"),
+        None, description="Key for `DOCSBOT_EMBEDDING_URL` (OPENAI_API_KEY goes to the LLM only)"
     )
     embedding_batch_size: int | None = Field(
         None,
@@ -167,6 +197,9 @@ class Models(BaseModel):
     )
     reranker_url: str | None = Field(
         None, description="Base URL of a `/rerank` endpoint (vLLM) instead of a local reranker"
+    )
+    reranker_api_key: SecretStr | None = Field(
+        None, description="Key for `DOCSBOT_RERANKER_URL` (OPENAI_API_KEY goes to the LLM only)"
     )
     reranker_instruction: str = Field(
         DEFAULT_INSTRUCTION, description="The reranker's `<Instruct>`: what counts as relevant"

@@ -205,6 +205,9 @@ class Operations(BaseModel):
         description="Upgrade the database schema on start; `false`: refuse to start and ask "
         "for `docsbot db upgrade`",
     )
+    db_connect_timeout_s: int = Field(
+        10, ge=1, le=300, description="Seconds to wait for PostgreSQL to accept a connection"
+    )
     db_pool_size: int = Field(
         10, ge=1, le=200, description="PostgreSQL connections kept open per process"
     )

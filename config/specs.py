@@ -65,6 +65,7 @@ class SourceSpec(BaseModel):
     git_ref: str | None = None
     subdir: str | None = None
     git_credentials: SecretStr | None = None
+    doc_set: str | None = None  # the doc set it belongs to (config/docsets.py); None: implicit
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +101,12 @@ class SourceSpec(BaseModel):
     @property
     def key(self) -> str:
         """Stable identity of the source in the index (survives relative/absolute spelling;
-        for git, a new token or none at all)."""
+        for git, a new token or none at all), prefixed with its doc set's name when it has
+        one: the same folder in two sets is two sources."""
+        return f"{self.doc_set}:{self._own_key}" if self.doc_set else self._own_key
+
+    @property
+    def _own_key(self) -> str:
         if self.name:
             return self.name
         if self.is_git:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from config.docsets import IMPLICIT
 from indexer.markup import ATX, FENCE, Fences, split_heading_id
 from indexer.sources import Document
 
@@ -41,6 +42,7 @@ class Chunk:
     url: str  # page URL with the section anchor
     text: str  # the section text shown to people and to the LLM
     content: str  # what is embedded and BM25-indexed: title, heading path, text
+    doc_set: str = IMPLICIT  # searches are filtered by it (config/docsets.py)
 
 
 @dataclass
@@ -305,4 +307,5 @@ class Chunker:
             url=url,
             text=text,
             content=content,
+            doc_set=doc.doc_set,
         )

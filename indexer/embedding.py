@@ -146,7 +146,7 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedding_url:
         from indexer.remote_embedder import RemoteEmbedder
 
-        key = settings.embedding_api_key or settings.openai_api_key
+        key = settings.embedding_api_key  # its own: OPENAI_API_KEY goes to the LLM only
         return RemoteEmbedder(
             settings.embedding_model,
             settings.embedding_url,

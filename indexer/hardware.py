@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,16 +41,23 @@ def resolve_model(name: str) -> str:
 
 
 @cache
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+def hub_reachable(timeout_s: float = 5.0) -> bool:
+    """Can the Hugging Face hub be asked for models from here? huggingface_hub's own settings
+    decide where it is (HF_ENDPOINT, any port) and whether to ask at all (HF_HUB_OFFLINE,
+    TRANSFORMERS_OFFLINE); the request goes through the proxies the environment names, as
+    the download itself will. Any HTTP answer means reachable: only a connection that cannot
+    be made is not."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
         return False
-    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
     try:
-        with socket.create_connection((host.split(":")[0], 443), timeout=timeout_s):
-            return True
-    except OSError:
+        httpx.head(constants.ENDPOINT, timeout=timeout_s, follow_redirects=False, trust_env=True)
+    except httpx.HTTPError as error:
+        log.info("the Hugging Face hub at %s cannot be reached: %s", constants.ENDPOINT, error)
         return False
+    return True
 
 
 def in_hf_cache(repo_id: str) -> bool:
@@ -62,6 +67,11 @@ def in_hf_cache(repo_id: str) -> bool:
         return False
     found = try_to_load_from_cache(repo_id, "config.json")
     return isinstance(found, str)
+
+
+def looks_like_a_path(name: str) -> bool:
+    """Hub ids are `org/name`; anything else with a slash, or starting like a path, is one."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,12 @@ def ensure_loadable(name: str, role: str, setting: str) -> ModelRef:
     resolved = resolve_model(name)
     if Path(resolved).is_dir():
         return ModelRef(resolved, True)
+    if looks_like_a_path(name):
+        raise ModelUnavailable(
+            f"The {role} model {name!r} looks like a folder, but there is no folder there. "
+            f"Set {setting} to the folder holding the model (its config.json), or to a hub id "
+            "such as Qwen/Qwen3-Embedding-0.6B."
+        )
     if hub_reachable():
         return ModelRef(resolved, False)
     if in_hf_cache(resolved):

@@ -16,3 +16,4 @@ class Hit:
     heading: str
     url: str
     text: str
+    doc_set: str = "docs"  # config.docsets.IMPLICIT: the set the chunk belongs to

@@ -4,7 +4,7 @@ recorded with its counts and errors, whoever started it (a person, the schedule,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -12,6 +12,7 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.docsets import DocSet
 from config.errors import UserError
 from config.logger import get_logger
 from indexer.lease import LeaseInfo, LeaseLost, SqlLease
@@ -93,6 +94,7 @@ class IndexJobs:
         progress: IndexProgress | None = None,
         on_wait: Callable[[LeaseInfo | None], None] | None = None,
         confirm_deletions: bool = False,
+        only_set: str | None = None,
     ) -> RunOutcome | None:
         """Run once under the lease. None: shut down while waiting, or (scheduled runs) the
         slot was already covered by a run another process made."""
@@ -125,7 +127,7 @@ class IndexJobs:
                     return None
                 run_id = self._start(trigger, scheduled_for, lease.holder)
                 lease.set_run(run_id)
-                return self._execute(run_id, lease, rebuild, progress, confirm_deletions)
+                return self._execute(run_id, lease, rebuild, progress, confirm_deletions, only_set)
         except LeaseLost:
             return None  # shut down right after taking the lease: nothing was started
 
@@ -136,14 +138,16 @@ class IndexJobs:
         rebuild: bool,
         progress: IndexProgress | None,
         confirm_deletions: bool,
+        only_set: str | None = None,
     ) -> RunOutcome:
-        log.info("index run #%d started", run_id)
+        log.info("index run #%d started%s", run_id, f" (doc set {only_set})" if only_set else "")
         try:
             report = self.indexer.run(
                 rebuild=rebuild,
                 progress=progress,
                 check=lease.check,
                 confirm_deletions=confirm_deletions,
+                only_set=only_set,
             )
         except LeaseLost as error:
             self._finish(run_id, "abandoned", None, [str(error)])
@@ -266,6 +270,26 @@ def index_size(sessions: sessionmaker[Session]) -> tuple[int, int]:
         docs = session.scalar(select(func.count()).select_from(IndexedDocument)) or 0
         chunks = session.scalar(select(func.count()).select_from(IndexedChunk)) or 0
         return int(docs), int(chunks)
+
+
+def size_by_set(
+    sessions: sessionmaker[Session], sets: Sequence[DocSet]
+) -> dict[str, tuple[int, int]]:
+    """(documents, chunks) per doc set, from the SQL mirror of the index."""
+    sizes = {}
+    with sessions() as session:
+        for doc_set in sets:
+            docs = select(IndexedDocument.id)
+            if not doc_set.implicit:
+                docs = docs.where(IndexedDocument.source_key.startswith(f"{doc_set.name}:"))
+            count_docs = session.scalar(select(func.count()).select_from(docs.subquery())) or 0
+            count_chunks = session.scalar(
+                select(func.count())
+                .select_from(IndexedChunk)
+                .where(IndexedChunk.document_id.in_(docs))
+            )
+            sizes[doc_set.name] = (int(count_docs), int(count_chunks or 0))
+    return sizes
 
 
 def _summary(row: IndexRun) -> RunSummary:

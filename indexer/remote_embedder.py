@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+import openai
 
 from config.settings import DEFAULT_INSTRUCTION
 from indexer.chunking import approx_token_counter
 from indexer.embedding import QWEN3_QUERY_TEMPLATE, Progress
+from indexer.errors import EmbedderUnavailable
 from indexer.vectors import normalise
 
 
@@ -74,7 +76,14 @@ class RemoteEmbedder:
         if self.input_types:
             # Not an OpenAI parameter: the client passes it through in the JSON body.
             kwargs["extra_body"] = {"input_type": self.input_types[0 if role == "query" else 1]}
-        response = self.client.embeddings.create(model=self.name, input=texts, **kwargs)
+        try:
+            response = self.client.embeddings.create(model=self.name, input=texts, **kwargs)
+        except openai.OpenAIError as error:  # retried with backoff by the client already
+            raise EmbedderUnavailable(
+                f"The embedding server at {self.client.base_url} failed "
+                f"({type(error).__name__}: {error}). Is it running, and are "
+                "DOCSBOT_EMBEDDING_URL / DOCSBOT_EMBEDDING_API_KEY right?"
+            ) from error
         rows = sorted(response.data, key=lambda d: d.index)
         vectors = np.asarray([r.embedding for r in rows], dtype=np.float32)
         if self.requested_dim:

@@ -128,20 +128,33 @@ class Indexer:
         progress: IndexProgress | None = None,
         check: Callable[[], None] | None = None,
         confirm_deletions: bool = False,
+        only_set: str | None = None,
     ) -> IndexReport:
         """`check` runs between units of work and raises to stop the run there (the lease was
         lost, or the process is shutting down): whatever was written so far is consistent.
-        `confirm_deletions`: delete even past the guard (a person asked for it)."""
+        `confirm_deletions`: delete even past the guard (a person asked for it). `only_set`:
+        re-index that doc set alone; the others' documents are neither read nor deleted."""
         check = check or (lambda: None)
         started = time.perf_counter()
         report = IndexReport()
-        specs = list(sources if sources is not None else self.settings.sources)
+        responsible: Callable[[str], bool] = lambda _key: True  # noqa: E731
+        if only_set is not None:
+            chosen = [s for s in self.settings.sets if s.name == only_set]
+            if not chosen:
+                names = ", ".join(s.name for s in self.settings.sets) or "none"
+                raise NoSources(f"There is no doc set {only_set!r} (the sets: {names}).")
+            specs = list(chosen[0].sources)
+            if not chosen[0].implicit:
+                responsible = lambda key: key.startswith(f"{only_set}:")  # noqa: E731
+        else:
+            specs = list(sources if sources is not None else self.settings.index_sources)
         if not specs:
             # An empty source list would read as "every document was deleted" and empty the
             # index: a scheduler started without DOCSBOT_SOURCES must not do that.
             raise NoSources(
-                "Nothing to index: DOCSBOT_SOURCES is empty, so this run would remove every "
-                "indexed document. Set it to the docs folder, git repository or URL."
+                "Nothing to index: no sources are configured (DOCSBOT_SOURCES, or the sources "
+                "of doc_sets), so this run would remove every indexed document. Set them to "
+                "the docs folder, git repository or URL."
             )
         if rebuild:
             log.info("rebuilding: dropping collection %s", self.store.collection)
@@ -200,8 +213,9 @@ class Indexer:
         report.files_skipped = len(stats.skipped)
 
         check()
-        removed = [key for key in known if key not in seen and key not in kept]
-        removed = self._deletable(removed, len(known), report, confirm_deletions)
+        mine = [key for key in known if responsible(key[0])]
+        removed = [key for key in mine if key not in seen and key not in kept]
+        removed = self._deletable(removed, len(mine), report, confirm_deletions)
         if removed:
             self._remove(removed, known, report)
         report.seconds = round(time.perf_counter() - started, 3)

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 
+from config.docsets import IMPLICIT
 from config.logger import get_logger
 from config.settings import SourceSpec
 from indexer import parsing, sitemaps
@@ -39,6 +40,11 @@ class Document:
     title: str
     markdown: str
     url: str  # public page, without a section anchor
+    doc_set: str = IMPLICIT  # the doc set its source belongs to
+
+
+def doc_set_of(spec: SourceSpec) -> str:
+    return spec.doc_set or IMPLICIT
 
 
 @dataclass
@@ -218,7 +224,7 @@ def load_folder(
             stats.skip(rel, "no text after cleaning")
             continue
         url = page_url(spec, rel, root, parsed)
-        yield Document(spec.key, rel, parsed.title, parsed.markdown, url)
+        yield Document(spec.key, rel, parsed.title, parsed.markdown, url, doc_set_of(spec))
 
 
 def _fetch(client: httpx.Client, url: str) -> httpx.Response:
@@ -333,7 +339,7 @@ def load_url(
         except Exception as error:  # a parser bug on one page must not stop the run
             stats.skip(url, f"could not be parsed ({type(error).__name__}: {error})")
             continue
-        yield Document(spec.key, url, parsed.title, parsed.markdown, url)
+        yield Document(spec.key, url, parsed.title, parsed.markdown, url, doc_set_of(spec))
 
 
 def load_source(

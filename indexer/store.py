@@ -7,27 +7,31 @@ another model is refused instead of searching garbage.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
-from pymilvus.exceptions import MilvusException
 
+from config.docsets import IMPLICIT
 from config.errors import UserError
 from config.logger import get_logger
-from config.settings import Settings
 from indexer import lexical
 from indexer.chunking import Chunk
 from indexer.hits import Hit
 
 log = get_logger(__name__)
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: each chunk carries its doc set
+SETLESS_SCHEMA = "1"  # before doc sets: still read, where only the implicit set exists
 PROP_MODEL = "docsbot.embedding_model"
 PROP_DIM = "docsbot.embedding_dim"
 PROP_SCHEMA = "docsbot.schema_version"
 OUTPUT_FIELDS = ["source_key", "path", "title", "heading", "url", "text"]
+SET_FIELD = "doc_set"
+# Milvus routes each set to its own partitions and prunes the others in a filtered search
+# (bench/docset_filter_bench.py measured this against a scalar index at 100,000 chunks).
+SET_AS_PARTITION_KEY = True
 ANALYZER = {"tokenizer": "standard"}
 DELETE_BATCH = 500
 
@@ -40,42 +44,23 @@ class IndexMissing(UserError, RuntimeError):
     """Nothing has been indexed yet."""
 
 
-class IndexUnreachable(UserError, RuntimeError):
-    """Milvus could not be opened: a Lite file another process holds, or a server down."""
-
-
-def connect(settings: Settings) -> MilvusClient:
-    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    if not settings.milvus_is_lite:
-        try:
-            return MilvusClient(uri=settings.milvus_uri, token=token)
-        except MilvusException as error:
-            raise IndexUnreachable(
-                f"Milvus at {settings.milvus_uri} did not answer ({error.message}). Is it "
-                "running, and are DOCSBOT_MILVUS_URI / DOCSBOT_MILVUS_TOKEN right?"
-            ) from None
-    Path(settings.milvus_uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return MilvusClient(uri=settings.milvus_uri, token=token)
-    except MilvusException:
-        # Milvus Lite takes a lock on its file: the usual cause is a running `docsbot serve`.
-        raise IndexUnreachable(
-            f"The Milvus Lite index {settings.milvus_uri} is open in another process (a "
-            "running `docsbot serve` or `docsbot scheduler`?). Milvus Lite allows one process "
-            "per file: `docsbot serve` re-indexes on its own schedule, and App Home has a "
-            "re-index button. To run several processes, share the index through `milvus-lite "
-            "server` and DOCSBOT_MILVUS_URI=http://127.0.0.1:19530 (docs/operations.md)."
-        ) from None
-
-
 class MilvusStore:
     def __init__(
-        self, client: MilvusClient, collection: str, model: str, dim: int | Callable[[], int]
+        self,
+        client: MilvusClient,
+        collection: str,
+        model: str,
+        dim: int | Callable[[], int],
+        *,
+        named_sets: bool = False,
     ) -> None:
-        """`dim` may be a callable: a remote embedder learns its dimension on first use."""
+        """`dim` may be a callable: a remote embedder learns its dimension on first use.
+        `named_sets`: doc sets are configured, so an index without them cannot serve."""
         self.client = client
         self.collection = collection
         self.model = model
+        self.named_sets = named_sets
+        self.has_sets = True  # the collection stores each chunk's set (False: an old index)
         self._dim = dim
 
     @property
@@ -113,7 +98,14 @@ class MilvusStore:
                 f"DOCSBOT_EMBEDDING_MODEL / DOCSBOT_EMBEDDING_DIM back to what built it."
             )
         schema = (self._properties() or {}).get(PROP_SCHEMA)
-        if schema != SCHEMA_VERSION:
+        self.has_sets = schema == SCHEMA_VERSION
+        if schema == SETLESS_SCHEMA and self.named_sets:
+            raise IndexMismatch(
+                f"The index in collection {self.collection!r} was built before doc sets, and "
+                "doc_sets are configured now: re-index with `docsbot index --rebuild` so each "
+                "chunk knows its set."
+            )
+        if schema not in (SCHEMA_VERSION, SETLESS_SCHEMA):
             raise IndexMismatch(
                 f"The index in collection {self.collection!r} has layout version {schema}, this "
                 f"docsbot writes version {SCHEMA_VERSION}: re-index with `docsbot index --rebuild`."
@@ -129,6 +121,9 @@ class MilvusStore:
         schema.add_field("heading", DataType.VARCHAR, max_length=4096)
         schema.add_field("url", DataType.VARCHAR, max_length=4096)
         schema.add_field("text", DataType.VARCHAR, max_length=65535)
+        schema.add_field(
+            SET_FIELD, DataType.VARCHAR, max_length=64, is_partition_key=SET_AS_PARTITION_KEY
+        )
         # BM25 reads `lexical`: the stemmed, stop-word-free text with title and headings
         # weighted (see indexer.lexical); the analyzer only has to split it on spaces.
         schema.add_field(
@@ -151,6 +146,8 @@ class MilvusStore:
         index = self.client.prepare_index_params()
         index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        if not SET_AS_PARTITION_KEY:
+            index.add_index(SET_FIELD, index_type="INVERTED")
         self.client.create_collection(
             self.collection,
             schema=schema,
@@ -165,6 +162,7 @@ class MilvusStore:
         log.info(
             "created Milvus collection %s (%s, %d dims)", self.collection, self.model, self.dim
         )
+        self.has_sets = True
 
     def ensure(self) -> bool:
         """Create the collection if absent (True), else check it matches the model."""
@@ -194,6 +192,7 @@ class MilvusStore:
                 "text": c.text,
                 "lexical": lexical.document_text(c.title, c.heading, c.text)[:60000],
                 "dense": vector.tolist(),
+                **({SET_FIELD: c.doc_set} if self.has_sets else {}),
             }
             for c, vector in zip(chunks, vectors, strict=True)
         ]
@@ -220,28 +219,43 @@ class MilvusStore:
                     id=str(row["id"]),
                     score=float(row["distance"]),
                     **{name: str(entity.get(name, "")) for name in OUTPUT_FIELDS},
+                    doc_set=str(entity.get(SET_FIELD) or IMPLICIT),
                 )
             )
         return hits
 
-    def search_dense(self, vector: list[float], limit: int) -> list[Hit]:
+    def _scope(self, sets: Sequence[str] | None) -> dict[str, Any]:
+        """The search arguments that keep it within `sets` (None: every set)."""
+        if sets is None or not self.has_sets:
+            return {"output_fields": OUTPUT_FIELDS}
+        names = ", ".join(json.dumps(name) for name in sets)
+        return {"output_fields": [*OUTPUT_FIELDS, SET_FIELD], "filter": f"{SET_FIELD} in [{names}]"}
+
+    def search_dense(
+        self, vector: list[float], limit: int, sets: Sequence[str] | None = None
+    ) -> list[Hit]:
+        """The nearest chunks; `sets`: only chunks of these doc sets (an empty list: none)."""
+        if sets is not None and not sets:
+            return []
         result = self.client.search(
             self.collection,
             data=[vector],
             anns_field="dense",
             limit=limit,
             search_params={"metric_type": "IP"},
-            output_fields=OUTPUT_FIELDS,
+            **self._scope(sets),
         )
         return self._hits(result)
 
-    def search_bm25(self, text: str, limit: int) -> list[Hit]:
+    def search_bm25(self, text: str, limit: int, sets: Sequence[str] | None = None) -> list[Hit]:
+        if sets is not None and not sets:
+            return []
         result = self.client.search(
             self.collection,
             data=[lexical.normalise(text) or text],
             anns_field="sparse",
             limit=limit,
             search_params={"metric_type": "BM25"},
-            output_fields=OUTPUT_FIELDS,
+            **self._scope(sets),
         )
         return self._hits(result)

@@ -208,6 +208,8 @@ def test_manifest_covers_exactly_what_the_code_uses(tmp_path: Path) -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read",
         "assistant:write",
+        "channels:read",
+        "groups:read",
         "channels:history",
         "groups:history",
         "mpim:history",

@@ -4,6 +4,8 @@ that makes a question in another language lean on dense. Pure functions: no inde
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.answer.fusion import Fusion, minmax_fuse, rrf_fuse, section_key
@@ -76,9 +78,10 @@ def test_same_heading_in_two_documents_are_two_sections() -> None:
 def test_weights_and_limit() -> None:
     dense = [chunk("a"), chunk("b")]
     bm25 = [chunk("c"), chunk("b")]
-    assert ids(Fusion(bm25_weight=0.0).fuse(dense, bm25, 10))[:2] == ["a1", "b1"]
-    assert ids(Fusion(bm25_weight=3.0).fuse(dense, bm25[:1], 10)) == ["c1", "a1", "b1"]
-    assert ids(Fusion().fuse(dense, bm25, 1)) == ["b1"]
+    rrf = Fusion(method="rrf")
+    assert ids(replace(rrf, bm25_weight=0.0).fuse(dense, bm25, 10))[:2] == ["a1", "b1"]
+    assert ids(replace(rrf, bm25_weight=3.0).fuse(dense, bm25[:1], 10)) == ["c1", "a1", "b1"]
+    assert ids(rrf.fuse(dense, bm25, 1)) == ["b1"]
     assert Fusion().fuse([], [], 5) == []
     assert Fusion().weighted(0.5).bm25_weight == 0.5
     assert Fusion(bm25_weight=2.0).weighted(7.0).bm25_weight == 2.0  # shares cap at 1
@@ -130,5 +133,5 @@ def test_docs_in_the_questions_language_keep_bm25() -> None:
     assert ids(fused)[0] == "reload1"  # same language: BM25's vote counts in full
 
 
-def test_the_default_fusion_is_per_section() -> None:
-    assert DEFAULT_FUSION.per_section
+def test_the_default_fusion_is_per_section_minmax_with_equal_weights() -> None:
+    assert DEFAULT_FUSION == Fusion(method="minmax", bm25_weight=1.0, per_section=True)

@@ -401,7 +401,8 @@ def test_indexer_keeps_the_chunks_of_a_remote_that_disappeared(
 
     remote.path.with_name("gone").rename(remote.path)
     remote.commit({"docs/guide/setup.md": None})
-    assert indexer.run().docs_removed == 1  # back: the deletion is the repository's own
+    # Back: the deletion is the repository's own (1 of 2 pages: over the guard, confirmed).
+    assert indexer.run(confirm_deletions=True).docs_removed == 1
 
 
 def test_a_checkout_left_locked_by_a_killed_git_is_cloned_afresh(

@@ -16,18 +16,15 @@ import pytest
 from sqlalchemy import update
 
 from bot.answer.types import Answer, Citation, Mode
+from bot.ops.exports import FEEDBACK_COLUMNS, GAP_COLUMNS, export_feedback_csv, gaps_csv
 from bot.ops.reports import (
     DEFAULT_SIMILARITY,
-    FEEDBACK_COLUMNS,
-    GAP_COLUMNS,
     ClosestDoc,
     Embed,
     GapQuestion,
     describe_gaps,
     embed_all,
-    export_feedback_csv,
     gap_questions,
-    gaps_csv,
     group_similar,
 )
 from bot.queue.store import Incoming, QuestionStore

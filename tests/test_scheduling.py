@@ -275,7 +275,7 @@ def test_a_run_without_sources_refuses_instead_of_emptying_the_index(backends: B
     assert jobs_of(backends).run("manual") is not None
     chunks = backends.store.count()
     empty = replace(backends, settings=backends.settings.model_copy(update={"sources": []}))
-    with pytest.raises(NoSources, match="DOCSBOT_SOURCES is empty"):
+    with pytest.raises(NoSources, match="no sources are configured"):
         jobs_of(empty).run("scheduled", scheduled_for=utcnow())
     assert backends.store.count() == chunks > 0
     assert [r.status for r in recent_runs(backends.sessions)] == ["failed", "succeeded"]

@@ -452,12 +452,14 @@ def test_model_text_cannot_ping_the_channel_streamed_or_final(
 ) -> None:
     bot = make_bot()
     bot.openai.chat_reply = "Tell <!channel> and @here: see <https://evil.example|docs> [1]."
+    bot.openai.chunk_delay_s = 0.2  # long enough to be streamed
     bot.send.event(
         message(WINDOWS, channel="D9", user="U1", ts="71.1", thread_ts="70.1", channel_type="im")
     )
     bot.wait_status("answered")
     [stream] = bot.slack.calls_to("chat.startStream")
-    streamed = stream.params["markdown_text"]
+    pieces = [c.params["markdown_text"] for c in bot.slack.calls_to("chat.appendStream")]
+    streamed = stream.params["markdown_text"] + "".join(pieces)
     [final] = bot.answers("D9")
     for text in (streamed, block_text(final["blocks"])):
         assert "<!channel>" not in text and "&lt;!channel&gt;" in text

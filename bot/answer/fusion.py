@@ -35,13 +35,14 @@ def section_key(hit: Hit) -> Hashable:
 class Fusion:
     """How two rankings (dense first, then BM25) become one.
 
-    `rrf`: sum of weight / (k + rank); `minmax`: sum of weight * the score rescaled to [0, 1]
-    within its ranking. The dense weight is 1; `bm25_weight` is BM25's. Chosen by
-    cross-validation over several corpora (bench/quality.py --tune, docs/evaluation.md).
+    `minmax`: sum of weight * the score rescaled to [0, 1] within its ranking; `rrf`: sum of
+    weight / (k + rank). The dense weight is 1; `bm25_weight` is BM25's. The defaults are the
+    choice of cross-validation over several corpora (bench/quality.py --tune,
+    docs/evaluation.md).
     """
 
-    method: FusionMethod = "rrf"
-    k: int = RRF_K
+    method: FusionMethod = "minmax"
+    k: int = RRF_K  # rrf only
     bm25_weight: float = 1.0
     per_section: bool = True
 

@@ -19,7 +19,9 @@ EXTRACT_WORDS = 70
 
 def _citation(n: int, candidate: Candidate) -> Citation:
     hit = candidate.hit
-    return Citation(n, hit.title, hit.heading, hit.path, hit.url, round(candidate.score, 4))
+    return Citation(
+        n, hit.title, hit.heading, hit.path, hit.url, round(candidate.score, 4), hit.doc_set
+    )
 
 
 def trim_passage(text: str, words: int = EXTRACT_WORDS, code_lines: int = 12) -> str:
@@ -75,12 +77,15 @@ class Answerer:
         *,
         search_query: str | None = None,
         deadline: float | None = None,
+        sets: Sequence[str] | None = None,
     ) -> Answer:
         """Raises LLMError when the model fails: callers decide what the user sees.
 
         `search_query` is what retrieval looks for when it differs from what was asked (a
-        follow-up rewritten to stand alone); the LLM still answers `question` in context."""
-        retrieval = self.retriever.retrieve(search_query or question, self.top_k)
+        follow-up rewritten to stand alone); the LLM still answers `question` in context.
+        `sets`: the doc sets searchable where it was asked (None: all); nothing else reaches
+        the answer, its sources or the prompt."""
+        retrieval = self.retriever.retrieve(search_query or question, self.top_k, sets)
         timings = dict(retrieval.timings)
         best = retrieval.best_rerank_score
         candidates = retrieval.candidates

@@ -46,6 +46,7 @@ class Candidate:
 class Retrieval:
     candidates: list[Candidate]
     timings: dict[str, float] = field(default_factory=dict)
+    vector: list[float] | None = None  # the query's embedding, for a second search
 
     @property
     def best_rerank_score(self) -> float | None:
@@ -61,6 +62,7 @@ class Citation:
     source: str  # path relative to the indexed folder (or the page URL for web sources)
     url: str
     score: float
+    doc_set: str = "docs"  # the doc set it came from (config.docsets.IMPLICIT by default)
 
     @property
     def place(self) -> str:
@@ -97,7 +99,7 @@ class Answer:
             question,
             str(data["answer"]),
             data["mode"],
-            [Citation(**c) for c in data.get("citations") or []],
+            [Citation(**c) for c in data.get("citations") or []],  # doc_set: older rows lack it
             {str(k): float(v) for k, v in (data.get("timings") or {}).items()},
             data.get("best_score"),
         )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli import everyday, operators
+from bot.cli import docsets, everyday, operators
 from bot.cli.shared import err
 from config.errors import UserError
 
@@ -46,6 +46,7 @@ def _root(
 
 
 everyday.register(app)
+docsets.register(app)
 operators.register(app)  # listed after the everyday ones in --help
 
 

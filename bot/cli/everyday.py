@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -41,6 +41,10 @@ def index(
             "DOCSBOT_INDEX_DELETE_GUARD allows (a held run says how many)",
         ),
     ] = False,
+    doc_set: Annotated[
+        str | None,
+        typer.Option("--set", help="Re-index this doc set only (`docsbot sets` lists them)"),
+    ] = None,
 ) -> None:
     """Index the sources in DOCSBOT_SOURCES; unchanged documents cost nothing.
 
@@ -58,6 +62,7 @@ def index(
             as_json=as_json,
             wait=wait,
             confirm_deletions=confirm_deletions,
+            only_set=doc_set,
         )
     if report["failed_sources"] or report["deletions_held"]:
         raise typer.Exit(1)
@@ -75,7 +80,9 @@ def print_answer(answer: Answer) -> None:
     out.print(f"[dim]{answer.mode}; {stages}[/]")
 
 
-def ask_and_print(backends: Backends, question: str, as_json: bool) -> int:
+def ask_and_print(
+    backends: Backends, question: str, as_json: bool, sets: list[str] | None = None
+) -> int:
     from rich.live import Live
     from rich.markdown import Markdown
 
@@ -85,7 +92,7 @@ def ask_and_print(backends: Backends, question: str, as_json: bool) -> int:
     answerer = make_answerer(backends)
     try:
         if as_json or answerer.llm is None or not out.is_terminal:
-            answer = answerer.answer(question)
+            answer = answerer.answer(question, sets=sets)
         else:
             streamed: list[str] = []
             with Live(console=out, refresh_per_second=8, transient=True) as live:
@@ -94,7 +101,7 @@ def ask_and_print(backends: Backends, question: str, as_json: bool) -> int:
                     streamed.append(delta)
                     live.update(Markdown("".join(streamed)))
 
-                answer = answerer.answer(question, on_delta=show)
+                answer = answerer.answer(question, on_delta=show, sets=sets)
     except LLMError as error:
         logging.getLogger("docsbot.cli").error("LLM call failed: %s", error)
         err.print(
@@ -113,11 +120,65 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question, in quotes")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON")] = False,
+    channel: Annotated[
+        str | None,
+        typer.Option(help="Answer as if asked in this Slack channel (its doc sets only)"),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="...by this person (a DM, when no channel is given)"),
+    ] = None,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="The channel is shared with another organisation (Slack Connect); without "
+            "it, Slack is asked when SLACK_BOT_TOKEN is set",
+        ),
+    ] = False,
 ) -> None:
-    """Answer one question from the index, citing the sections used."""
-    with opened(settings_of(ctx)) as backends:
-        code = ask_and_print(backends, question, as_json)
+    """Answer one question from the index, citing the sections used.
+
+    With --channel and/or --user, only the doc sets searchable in that place are searched,
+    by the same rules as in Slack; without them, every set is.
+    """
+    settings = settings_of(ctx)
+    sets = scope_of(settings, channel, user, shared) if channel or user else None
+    with opened(settings) as backends:
+        code = ask_and_print(backends, question, as_json, sets)
     raise typer.Exit(code)
+
+
+def scope_of(settings: Settings, channel: str | None, user: str | None, shared: bool) -> list[str]:
+    """The doc sets Slack would search for `user` in `channel`: exactly the bot's rules."""
+    from bot.queue.tables import Question
+    from bot.slack.scope import Scopes
+    from config.docsets import Place, allowed_sets
+
+    if channel is None:  # a DM with the bot, or its assistant pane
+        found = allowed_sets(settings.sets, Place("", user or "", private=True))
+    elif shared:
+        found = allowed_sets(
+            settings.sets, Place(channel, user or "", private=False, external=True)
+        )
+    else:
+        gate = _gate(settings)
+        kind = "dm" if channel.startswith("D") else "mention"
+        asked = Question(kind=kind, channel_id=channel, user_id=user or "", team_id="", text="")
+        found = Scopes(settings, gate).sets_for(asked)
+    err.print(f"[dim]searching the doc sets {', '.join(found) or '(none)'}[/]")
+    return found
+
+
+def _gate(settings: Settings) -> Any:
+    """Slack, when a token is configured, to ask whether a channel is shared."""
+    if settings.slack_bot_token is None:
+        return None
+    from bot.slack.budget import SlackBudget
+    from bot.slack.gate import SlackGate
+    from bot.slack.server import slack_client
+
+    return SlackGate(slack_client(settings), SlackBudget(), patience_s=10)
 
 
 def eval_command(
@@ -246,11 +307,15 @@ def serve(
             if server.socket_mode
             else f"http://{settings.host}:{server.port}/slack/events"
         )
+        reranker = answerer.retriever.reranker
         log.info(
-            "docsbot is up: %s; %d workers; %s chunks indexed; LLM: %s; re-indexing: %s",
+            "docsbot is up: %s; %d workers; %s chunks indexed; embedding: %s; reranker: %s; "
+            "LLM: %s; re-indexing: %s",
             where,
             settings.workers,
             backends.store.count(),
+            backends.embedder.name,
+            getattr(reranker, "name", "none") if reranker else "none",
             settings.llm_model if answerer.llm else "none (extractive answers)",
             "another process" if no_scheduler else settings.index_schedule,
         )

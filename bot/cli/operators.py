@@ -27,6 +27,18 @@ feedback_app = typer.Typer(help="The 👍/👎 people gave, for a spreadsheet.",
 SinceOption = Annotated[
     str | None, typer.Option(help="Only questions asked in this window, e.g. 7d, 12h, 30d")
 ]
+SetOption = Annotated[
+    str | None, typer.Option("--set", help="Only questions that searched this doc set")
+]
+
+
+def _known_set(settings: Settings, name: str | None) -> str | None:
+    from config.settings import SettingsError
+
+    if name is not None and name not in {s.name for s in settings.sets}:
+        known = ", ".join(s.name for s in settings.sets) or "none"
+        raise SettingsError(f"There is no doc set {name!r} (the sets: {known}).")
+    return name
 
 
 def _since(text: str | None) -> datetime | None:
@@ -56,13 +68,16 @@ def stats(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
     since: SinceOption = None,
+    doc_set: SetOption = None,
 ) -> None:
     """Questions asked, answered, abstained and failed; 👍/👎; latency per stage; top docs."""
     from bot.ops.stats import collect, describe
 
     moment = _since(since)
-    with _database(settings_of(ctx)) as sessions:
-        figures = collect(sessions, moment)
+    settings = settings_of(ctx)
+    chosen = _known_set(settings, doc_set)
+    with _database(settings) as sessions:
+        figures = collect(sessions, moment, doc_set=chosen, visible=[chosen] if chosen else None)
     if as_json:
         emit_json(figures)
         return
@@ -109,14 +124,15 @@ def runs(
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the schema to this version's (back the database up first). Safe to run from
     several processes at once, and a no-op when there is nothing to do."""
-    from config.db import current_revision, head_revision, make_engine, upgrade
+    from config.db import current_revision, explained, head_revision, make_engine, upgrade
 
     settings = settings_of(ctx)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, connect_timeout_s=settings.db_connect_timeout_s)
     try:
-        before = current_revision(engine)
-        changed = upgrade(engine)
-        head = head_revision(engine)
+        with explained(engine):
+            before = current_revision(engine)
+            changed = upgrade(engine)
+            head = head_revision(engine)
     finally:
         engine.dispose()
     if changed:
@@ -128,11 +144,13 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the schema revision of the database and the one this docsbot needs."""
-    from config.db import current_revision, head_revision, make_engine
+    from config.db import current_revision, explained, head_revision, make_engine
 
-    engine = make_engine(settings_of(ctx).database_url)
+    settings = settings_of(ctx)
+    engine = make_engine(settings.database_url, connect_timeout_s=settings.db_connect_timeout_s)
     try:
-        current, head = current_revision(engine), head_revision(engine)
+        with explained(engine):
+            current, head = current_revision(engine), head_revision(engine)
     finally:
         engine.dispose()
     out.print(f"database: {current or 'empty'}; this docsbot: {head}")
@@ -154,6 +172,12 @@ def report_gaps(
         float | None,
         typer.Option(help="How alike two questions must be to share a group (cosine)"),
     ] = None,
+    doc_set: Annotated[
+        str | None,
+        typer.Option(
+            "--set", help="Only this doc set: the questions that searched it and its own docs"
+        ),
+    ] = None,
 ) -> None:
     """The questions the docs failed (👎 with reasons, abstentions, low rerank scores), grouped
     by similar question, with the docs that came closest: what a doc owner acts on."""
@@ -162,10 +186,11 @@ def report_gaps(
     from indexer.embedding import build_embedder
 
     settings = available_models(settings_of(ctx))
+    chosen = _known_set(settings, doc_set)
     moment = _since(since)
     # SQL and the bot's embedder only, not Milvus: this works while `serve` holds the index.
     with _database(settings) as sessions:
-        items = reports.gap_questions(sessions, moment, low_score)
+        items = reports.gap_questions(sessions, moment, low_score, chosen)
     groups = []
     if items:  # no gaps, no model to load
         embedder = build_embedder(settings)
@@ -175,8 +200,14 @@ def report_gaps(
             similarity if similarity is not None else reports.DEFAULT_SIMILARITY,
         )
     if as_csv:
-        reports.gaps_csv(groups, sys.stdout)
+        from bot.ops.exports import gaps_csv
+
+        gaps_csv(groups, sys.stdout)
         return
+    if chosen is not None:
+        [owned] = [s for s in settings.sets if s.name == chosen]
+        owners = ", ".join(owned.owners) or "nobody yet (set `owners` in its doc set)"
+        out.print(f"[bold]Doc set {chosen}[/]; owners: {owners}")
     for line in reports.describe_gaps(groups):
         out.print(line)
 
@@ -191,7 +222,7 @@ def feedback_export(
     ] = None,
 ) -> None:
     """Every 👍/👎 with its reason, the question and the cited docs, as CSV."""
-    from bot.ops.reports import export_feedback_csv
+    from bot.ops.exports import export_feedback_csv
 
     moment = _since(since)
     with _database(settings_of(ctx)) as sessions:

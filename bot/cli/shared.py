@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from config.logger import get_logger
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
+log = get_logger("bot.cli")
 
 
 def emit_json(value: object) -> None:
@@ -52,7 +55,7 @@ class RichIndexProgress:
 def require_sources(settings: Settings) -> None:
     from config.settings import SettingsError
 
-    if not settings.sources:
+    if not settings.index_sources:
         raise SettingsError(
             "Nothing to index: set DOCSBOT_SOURCES to a docs folder or URL, e.g. "
             "DOCSBOT_SOURCES=./docs or DOCSBOT_SOURCES='./docs=https://example.com/docs/'."
@@ -78,6 +81,7 @@ def run_index(
     as_json: bool,
     wait: bool = True,
     confirm_deletions: bool = False,
+    only_set: str | None = None,
 ) -> dict[str, object]:
     """One recorded run under the indexing lease, waiting (and saying so) while another
     process holds it."""
@@ -110,6 +114,9 @@ def run_index(
     jobs = IndexJobs(
         make_indexer(backends), backends.sessions, lease_s=backends.settings.index_lease_s
     )
+    if not as_json:
+        err.print(f"[dim]Embedding with {backends.embedder.name}[/]")
+    log.info("indexing with the embedding model %s", backends.embedder.name)
     with Progress(*columns, console=err, disable=as_json, transient=False) as bar:
         outcome = jobs.run(
             "manual",
@@ -118,6 +125,7 @@ def run_index(
             progress=RichIndexProgress(bar),
             on_wait=waiting,
             confirm_deletions=confirm_deletions,
+            only_set=only_set,
         )
     assert outcome is not None  # manual runs are never skipped, only scheduled slots
     if outcome.report is None:

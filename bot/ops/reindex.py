@@ -29,7 +29,7 @@ class IndexControl:
         elif not schedule:
             self.schedule_text = "by a separate scheduler process"
             plan = None
-        elif not settings.sources:
+        elif not settings.index_sources:
             log.warning(
                 "DOCSBOT_SOURCES is empty: not re-indexing on a schedule (set it, or start "
                 "with DOCSBOT_INDEX_SCHEDULE=off to silence this)"
@@ -67,7 +67,7 @@ class IndexControl:
 
     def reindex_now(self, requested_by: str) -> str:
         """Start a run in the background; the answer is what to tell the person who asked."""
-        if not self.jobs.indexer.settings.sources:
+        if not self.jobs.indexer.settings.index_sources:
             return "There is nothing to index: DOCSBOT_SOURCES is not set for this bot."
         if held := self.busy():
             return f"A re-index is already running ({held}). Its result will show here."

@@ -4,11 +4,10 @@ read as one gap; and the raw feedback as CSV for a spreadsheet."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, TextIO
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from rich.markup import escape
@@ -16,7 +15,9 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.answer.types import place
+from bot.ops.stats import questions_searching
 from bot.queue.tables import Feedback, Question, as_utc
+from config.docsets import IMPLICIT
 from indexer.vectors import normalise
 
 TAGS = ("downvoted", "abstained", "low_score")
@@ -98,7 +99,9 @@ def embed_all(embedder: QueryEmbedder, texts: list[str]) -> np.ndarray:
 # -- which questions ---------------------------------------------------------------------------
 
 
-def _closest(citations: list[dict[str, Any]] | None) -> list[ClosestDoc]:
+def closest(citations: list[dict[str, Any]] | None, doc_set: str | None = None) -> list[ClosestDoc]:
+    if doc_set is not None:
+        citations = [c for c in citations or [] if c.get("doc_set", IMPLICIT) == doc_set]
     return [
         ClosestDoc(
             str(c.get("title") or ""),
@@ -111,16 +114,23 @@ def _closest(citations: list[dict[str, Any]] | None) -> list[ClosestDoc]:
 
 
 def gap_questions(
-    sessions: sessionmaker[Session], since: datetime | None, low_score: float
+    sessions: sessionmaker[Session],
+    since: datetime | None,
+    low_score: float,
+    doc_set: str | None = None,
 ) -> list[GapQuestion]:
     """Answered questions the docs did not serve, oldest first. Failed and waiting ones are
-    left out: an LLM outage or a full queue says nothing about the docs."""
+    left out: an LLM outage or a full queue says nothing about the docs. `doc_set`: only the
+    questions that searched that set, and only its docs among the closest (a set's owner
+    sees nothing of the sets they do not own)."""
     downvoted = exists().where(Feedback.question_id == Question.id, Feedback.rating == "down")
     weak = or_(Question.answer_mode == "abstained", Question.best_score < low_score, downvoted)
     where: list[ColumnElement[bool]] = [Question.status == "answered", weak]
     if since is not None:
         where.append(Question.created_at >= since)
     with sessions() as session:
+        if doc_set is not None:
+            where.append(Question.id.in_(questions_searching(session, doc_set, since)))
         rows = session.scalars(
             select(Question)
             .where(*where)
@@ -150,7 +160,7 @@ def gap_questions(
                     # after the vote flipped to 👍 is not a complaint about the docs.
                     reasons=[f.reason for f in downs if f.reason],
                     best_score=row.best_score,
-                    closest=_closest(row.citations),
+                    closest=closest(row.citations, doc_set),
                     channel_id=row.channel_id,
                     user_id=row.user_id,
                 )
@@ -229,71 +239,6 @@ def group_similar(
     return groups
 
 
-# -- output ------------------------------------------------------------------------------------
-
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
-# (tab and CR too, per OWASP): a question typed into Slack must not run in a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"  # a number, never text: no formula to neutralise
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _iso(moment: datetime) -> str:
-    return as_utc(moment).isoformat(timespec="seconds")
-
-
-GAP_COLUMNS = [
-    "group",
-    "group_representative",
-    "question_id",
-    "asked_at",
-    "question",
-    "search_query",
-    "tags",
-    "reasons",
-    "best_score",
-    "closest_urls",
-    "channel",
-    "user",
-]
-
-
-def gaps_csv(groups: Sequence[GapGroup], out: TextIO) -> int:
-    """One row per question, groups numbered as `describe_gaps` shows them; returns the rows
-    written."""
-    writer = csv.writer(out)
-    writer.writerow(GAP_COLUMNS)
-    rows = 0
-    for n, group in enumerate(groups, start=1):
-        for q in group.questions:
-            urls = list(dict.fromkeys(doc.url for doc in q.closest if doc.url))
-            writer.writerow(
-                [
-                    n,
-                    safe_cell(group.representative.text),
-                    q.id,
-                    _iso(q.created_at),
-                    safe_cell(q.text),
-                    safe_cell(q.search_query if q.search_query != q.text else None),
-                    " ".join(q.why),
-                    safe_cell(" | ".join(q.reasons)),
-                    safe_cell(q.best_score),
-                    safe_cell(" ".join(urls)),
-                    safe_cell(q.channel_id),
-                    safe_cell(q.user_id),
-                ]
-            )
-            rows += 1
-    return rows
-
-
 def _quoted(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return "“" + escape(flat if len(flat) <= limit else flat[: limit - 1] + "…") + "”"
@@ -335,58 +280,3 @@ def describe_gaps(groups: Sequence[GapGroup], others: int = 3) -> list[str]:
         else:
             lines.append("   closest docs: none (nothing in the index matched)")
     return lines
-
-
-FEEDBACK_COLUMNS = [
-    "rated_at",
-    "rating",
-    "reason",
-    "rated_by",
-    "question_id",
-    "question",
-    "answer_mode",
-    "best_score",
-    "cited_urls",
-    "channel",
-    "thread_ts",
-    "asked_at",
-]
-
-
-def export_feedback_csv(
-    sessions: sessionmaker[Session], out: TextIO, since: datetime | None = None
-) -> int:
-    """Every 👍/👎 with the question and answer it judged, oldest first; returns the rows
-    written. `since` bounds when the vote was cast (or last changed), not when the question
-    was asked: an export of last week's feedback should hold last week's votes."""
-    query = (
-        select(Feedback, Question)
-        .join(Question, Question.id == Feedback.question_id)
-        .order_by(Feedback.updated_at, Feedback.id)
-    )
-    if since is not None:
-        query = query.where(Feedback.updated_at >= since)
-    writer = csv.writer(out)
-    writer.writerow(FEEDBACK_COLUMNS)
-    rows = 0
-    with sessions() as session:
-        for vote, question in session.execute(query).tuples():
-            urls = dict.fromkeys(doc.url for doc in _closest(question.citations) if doc.url)
-            writer.writerow(
-                [
-                    _iso(vote.updated_at),
-                    safe_cell(vote.rating),
-                    safe_cell(vote.reason),
-                    safe_cell(vote.user_id),
-                    question.id,
-                    safe_cell(question.text),
-                    safe_cell(question.answer_mode),
-                    safe_cell(question.best_score),
-                    safe_cell(" ".join(urls)),
-                    safe_cell(question.channel_id),
-                    safe_cell(question.thread_ts),
-                    _iso(question.created_at),
-                ]
-            )
-            rows += 1
-    return rows

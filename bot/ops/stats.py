@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.queue.tables import Feedback, Question, utcnow
+from config.docsets import IMPLICIT
 from config.specs import parse_duration
 
 TOP_CITED = 10
@@ -31,9 +33,32 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> dict[str, Any]:
+def questions_searching(session: Session, doc_set: str, since: datetime | None = None) -> list[int]:
+    """Ids of the questions whose search included `doc_set` (rows from before doc sets
+    searched the implicit one)."""
+    query = select(Question.id, Question.doc_sets)
+    if since is not None:
+        query = query.where(Question.created_at >= since)
+    return [
+        qid
+        for qid, sets in session.execute(query).all()
+        if (doc_set in sets if sets is not None else doc_set == IMPLICIT)
+    ]
+
+
+def collect(
+    sessions: sessionmaker[Session],
+    since: datetime | None = None,
+    *,
+    doc_set: str | None = None,
+    visible: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """The figures; `doc_set`: only questions that searched it; `visible`: only docs of
+    these sets among the most cited (App Home shows each person only what they may read)."""
     with sessions() as session:
-        where = [Question.created_at >= since] if since else []
+        where: list[ColumnElement[bool]] = [Question.created_at >= since] if since else []
+        if doc_set is not None:
+            where.append(Question.id.in_(questions_searching(session, doc_set, since)))
         counts = dict(
             session.execute(
                 select(Question.status, func.count()).where(*where).group_by(Question.status)
@@ -64,6 +89,8 @@ def collect(sessions: sessionmaker[Session], since: datetime | None = None) -> d
         if row.answer_mode == "abstained":
             continue  # the closest sections of an abstention were not good enough to cite
         for citation in row.citations or []:
+            if visible is not None and citation.get("doc_set", IMPLICIT) not in visible:
+                continue
             key = citation.get("url") or citation.get("source") or "?"
             entry = cited.setdefault(key, {"title": citation.get("title", ""), "url": key, "n": 0})
             entry["n"] += 1

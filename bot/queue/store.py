@@ -228,11 +228,18 @@ class QuestionStore:
         self._set(Question.id == question_id, answer_ts=answer_ts)
 
     def finish(
-        self, question_id: int, answer: Answer, *, search_query: str, models: dict[str, str]
+        self,
+        question_id: int,
+        answer: Answer,
+        *,
+        search_query: str,
+        models: dict[str, str],
+        doc_sets: list[str] | None = None,
     ) -> None:
         data = answer.as_json()
         self._set(
             Question.id == question_id,
+            doc_sets=doc_sets,
             status="answered",
             answer_text=answer.text,
             answer_mode=answer.mode,

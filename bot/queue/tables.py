@@ -77,6 +77,8 @@ class Question(Base):
     # (Answer.as_json() plus the search query) so it is delivered, not written again.
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pending_answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The doc sets searched for it: the scope of where it was asked (config/docsets.py).
+    doc_sets: Mapped[list[str] | None] = mapped_column(JSON)
 
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_mode: Mapped[str | None] = mapped_column(String(16))

@@ -24,6 +24,7 @@ from bot.slack.gate import SlackGate
 from bot.slack.home import HomeTab
 from bot.slack.home import register as register_home
 from bot.slack.mrkdwn import from_slack
+from bot.slack.private import ANSWER_PRIVATELY, PrivateAnswers
 from bot.slack.talk import RESPOND, TalkBack, say_later
 from config.logger import get_logger
 from config.settings import Settings
@@ -344,6 +345,9 @@ def build_app(deps: BotDeps) -> App:
         client=deps.gate.client,
         signing_secret=secret.get_secret_value() if secret else None,
         request_verification_enabled=False,
+        # No auth.test at construction: the first request asks it (and Bolt keeps the answer),
+        # so building the app needs no network and a port in use is said before Slack is.
+        token_verification_enabled=False,
         process_before_response=True,
         logger=get_logger("bot.slack.bolt"),
         listener_executor=ThreadPoolExecutor(4, thread_name_prefix="slack-lazy"),
@@ -363,6 +367,8 @@ def build_app(deps: BotDeps) -> App:
     app.action(kit.FEEDBACK_UP)(ack=on.on_vote, lazy=lazy)
     app.action(kit.FEEDBACK_DOWN)(ack=on.on_vote, lazy=lazy)
     app.view(kit.REASON_VIEW)(ack=on.on_reason, lazy=lazy)
+    private = PrivateAnswers(deps.store, deps.gate, deps.wake)
+    app.action(ANSWER_PRIVATELY)(ack=private.on_click, lazy=[private.answer_in_dm])
     if deps.home is not None:
         register_home(app, deps.home)
 

@@ -11,6 +11,7 @@ from bot.slack import text as words
 from bot.slack.mrkdwn import escape, link_label, safe_url, split_mrkdwn, to_mrkdwn
 
 Block = dict[str, Any]
+IMPLICIT_SET = "docs"  # config.docsets.IMPLICIT (Block Kit stays free of config imports)
 MAX_BLOCKS = 50
 TEXT_FALLBACK = 3000  # the notification / screen-reader text, not what is shown
 FEEDBACK_UP = "feedback_up"
@@ -45,14 +46,16 @@ def sources_block(citations: Sequence[Citation]) -> Block | None:
     lines = []
     for c in citations:
         where = link_label(c.place or c.source)
+        # Named doc sets say where a source is from; an install without them shows none.
+        from_set = f" · _{escape(c.doc_set)}_" if c.doc_set != IMPLICIT_SET else ""
         if url := safe_url(c.url):
-            lines.append(f"<{url}|[{c.n}] {where}>")
+            lines.append(f"<{url}|[{c.n}] {where}>{from_set}")
         else:
             # A folder indexed without a base URL: Slack cannot open file:// links, so the
             # section is named by its path and anchor instead.
             anchor = c.url.partition("#")[2]
             place = escape(c.source + (f"#{anchor}" if anchor else ""))
-            lines.append(f"[{c.n}] {where} (`{place}`)")
+            lines.append(f"[{c.n}] {where} (`{place}`){from_set}")
     shown: list[str] = []
     for i, line in enumerate(lines):  # whole lines only: a cut link would show as markup
         if sum(len(x) + 1 for x in shown) + len(line) > TEXT_FALLBACK - 40:

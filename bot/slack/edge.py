@@ -105,4 +105,23 @@ class SlackEdge:
             return _reply(start_response, "200 OK", "")
         environ["wsgi.input"] = io.BytesIO(body)
         environ[VERIFIED] = True
-        return self.inner(environ, start_response)
+        started: list[bool] = []
+
+        def tracked(*args: Any) -> Any:
+            started.append(True)
+            return start_response(*args)
+
+        try:
+            return list(self.inner(environ, tracked))
+        except Exception as error:
+            if started:
+                raise
+            # Bolt itself tripped over a signed payload of an unexpected shape (a view without
+            # its type, an action without a value): poison, not a reason for Slack to retry.
+            log.warning(
+                "signed request to %s (%d bytes) has an unexpected shape (%s); dropped",
+                path,
+                size,
+                type(error).__name__,
+            )
+            return _reply(start_response, "200 OK", "")

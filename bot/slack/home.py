@@ -16,9 +16,10 @@ from bot.slack import text as words
 from bot.slack.budget import Priority
 from bot.slack.gate import SlackGate, error_code
 from bot.slack.mrkdwn import escape, link_label, safe_url
+from config.docsets import private_sets
 from config.logger import get_logger
 from config.settings import Settings
-from indexer.jobs import RunSummary, index_size
+from indexer.jobs import RunSummary, index_size, last_success, size_by_set
 
 log = get_logger(__name__)
 REINDEX_ACTION = "home_reindex"
@@ -63,7 +64,11 @@ def home_view(
     is_admin: bool,
     admins: list[str],
     note: str | None = None,
+    models: dict[str, str] | None = None,
+    sets: list[tuple[str, str, int]] | None = None,
+    last_indexed: str | None = None,
 ) -> dict[str, Any]:
+    """`sets`: (name, description, documents) of the doc sets the viewer may search."""
     rate = figures["helpful_rate"]
     helpful = f"{rate:.0%} helpful" if rate is not None else "no votes yet"
     blocks: list[Block] = [
@@ -91,6 +96,17 @@ def home_view(
     if runs:
         index_text += "\n" + "\n".join(_run_line(r) for r in runs[:3])
     blocks += [{"type": "divider"}, kit.section(index_text)]
+    if sets:
+        lines = [
+            f"• *{escape(name)}*: {_count(docs, 'document')}"
+            + (f" · {escape(about)}" if about else "")
+            for name, about, docs in sets
+        ]
+        since = f" Last successful index: {last_indexed}." if last_indexed else ""
+        blocks.append(kit.section("*Docs you can ask about:*\n" + "\n".join(lines) + since))
+    if models:
+        used = " · ".join(f"{role}: {escape(name)}" for role, name in models.items())
+        blocks.append(kit.context(f"Answering with {used}"))
     if note:
         blocks.append(kit.section(f":information_source: {escape(note)}"))
     if is_admin:
@@ -135,14 +151,20 @@ class HomeTab:
         sessions: sessionmaker[Session],
         gate: SlackGate,
         control: IndexControl | None,
+        models: dict[str, str] | None = None,
     ) -> None:
+        """`models`: what answers are made with (embedding, reranker, LLM), as serve runs."""
+        self.models = models
         self.settings = settings
         self.sessions = sessions
         self.gate = gate
         self.control = control
 
     def view(self, user_id: str, note: str | None = None) -> dict[str, Any]:
-        figures = collect(self.sessions, parse_since(WINDOW))
+        visible = private_sets(self.settings.sets, user_id)  # what this person may read
+        figures = collect(self.sessions, parse_since(WINDOW), visible=visible)
+        sizes = size_by_set(self.sessions, self.settings.sets)
+        good = last_success(self.sessions)
         runs = self.control.runs() if self.control else []
         shown = self.control.schedule_text if self.control else "by another process"
         return home_view(
@@ -153,6 +175,15 @@ class HomeTab:
             is_admin=user_id in self.settings.admin_users,
             admins=self.settings.admin_users,
             note=note,
+            models=self.models,
+            sets=[
+                (s.name, s.description, sizes[s.name][0])
+                for s in self.settings.sets
+                if s.name in visible
+            ],
+            last_indexed=f"{good.finished_at:%Y-%m-%d %H:%M} UTC"
+            if good and good.finished_at
+            else None,
         )
 
     def publish(self, user_id: str, note: str | None = None) -> None:

@@ -13,6 +13,7 @@ from slack_sdk.web import SlackResponse
 from bot.answer.condense import standalone_question
 from bot.answer.llm import LLMError
 from bot.answer.pipeline import Answerer
+from bot.answer.rerankers.http import RerankerUnavailable
 from bot.answer.types import Answer, Turn
 from bot.ops.logs import answering
 from bot.ops.metrics import Metrics
@@ -23,9 +24,12 @@ from bot.slack import text as words
 from bot.slack.budget import Priority
 from bot.slack.gate import SlackBusy, SlackGate, error_code
 from bot.slack.mrkdwn import from_slack
+from bot.slack.private import offer_private_answer
 from bot.slack.reply import Reply
+from bot.slack.scope import BETTER_BY, Scopes
 from config.logger import get_logger
 from config.settings import Settings
+from indexer.errors import EmbedderUnavailable
 
 log = get_logger(__name__)
 THREAD_CONTEXT_MESSAGES = 10
@@ -41,7 +45,9 @@ class Responder:
         gate: SlackGate,
         models: dict[str, str],
         metrics: Metrics | None = None,
+        scopes: Scopes | None = None,
     ) -> None:
+        self.scopes = scopes or Scopes(settings, gate)
         self.metrics = metrics
         self.settings = settings
         self.store = store
@@ -77,22 +83,29 @@ class Responder:
         started = time.perf_counter()
         answer: Answer | None = None
         query = question.text
+        sets: list[str] = []
         try:
             if ts := reply.start():
                 self.store.set_answer_ts(question_id, ts)
             question = self.store.get(question_id)  # /ask has a thread now
+            # Only the doc sets searchable where it was asked: nothing from another set
+            # reaches the search, the prompt, the answer or its sources.
+            sets = self.scopes.sets_for(question)
             if question.pending_answer is not None:  # written before Slack slowed us down
                 query = str(question.pending_answer.get("search_query") or question.text)
                 answer = Answer.from_json(question.text, question.pending_answer)
             else:
-                answer, query = self._write(question, reply)
+                answer, query = self._write(question, reply, sets)
             ts = reply.finish(answer)
             if ts:
                 self.store.set_answer_ts(question_id, ts)
             answer.timings["total"] = answer.timings.get("total", 0.0) + (
                 time.perf_counter() - started
             )
-            self.store.finish(question_id, answer, search_query=query, models=self.models)
+            self.store.finish(
+                question_id, answer, search_query=query, models=self.models, doc_sets=sets
+            )
+            self._offer_private(question, query, sets)
             if self.metrics:
                 self.metrics.answered(answer)
             log.info(
@@ -112,6 +125,12 @@ class Responder:
         except LLMError as error:
             log.error("question %s: the LLM failed: %s", question_id, error)
             self._fail(reply, question_id, error.reason)
+        except EmbedderUnavailable as error:
+            log.error("question %s: the embedder failed: %s", question_id, error)
+            self._fail(reply, question_id, "embedder_unavailable")
+        except RerankerUnavailable as error:
+            log.error("question %s: the reranker failed: %s", question_id, error)
+            self._fail(reply, question_id, "reranker_unavailable")
         except MilvusException as error:
             log.error("question %s: the index failed: %s", question_id, error)
             self._fail(reply, question_id, "index_unavailable")
@@ -122,7 +141,7 @@ class Responder:
             log.exception("question %s: could not be answered", question_id)
             self._fail(reply, question_id, "internal_error")
 
-    def _write(self, question: Question, reply: Reply) -> tuple[Answer, str]:
+    def _write(self, question: Question, reply: Reply, sets: list[str]) -> tuple[Answer, str]:
         """The answer and the search query it came from."""
         history = self.store.history(question, self.settings.history_turns)
         if not history:
@@ -139,9 +158,33 @@ class Responder:
             on_delta=reply.delta if self.answerer.llm else None,
             search_query=query,
             deadline=deadline,
+            sets=sets,
         )
         answer.timings = {"condense": condense_s, **answer.timings}
         return answer, query
+
+    def _offer_private(self, question: Question, query: str, searched: list[str]) -> None:
+        """Sets the asker may read in a DM (but this place may not) hold a clearly better
+        match: tell the asker alone, with a button for that answer in a DM. Nothing of those
+        docs is shown here, not even a title."""
+        extra = self.scopes.extra_private_sets(question, searched)
+        if not extra or self.scopes.place(question).private:
+            return
+        try:
+            retriever = self.answerer.retriever
+            vector = retriever.embedder.embed_query(query)
+            here = retriever.store.search_dense(vector, 1, searched)
+            there = retriever.store.search_dense(vector, 1, extra)
+        except Exception as error:  # a courtesy: the answer is already there
+            log.warning("question %s: could not compare with private docs: %s", question.id, error)
+            return
+        best_here = here[0].score if here else 0.0
+        if not there or there[0].score < best_here + BETTER_BY:
+            return
+        log.info(
+            "question %s: offering %s an answer from private docs", question.id, question.user_id
+        )
+        offer_private_answer(self.gate, question)
 
     def thread_context(self, question: Question) -> list[Turn]:
         """A mention in a thread people were already having: what they said before it is

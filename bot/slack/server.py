@@ -144,27 +144,37 @@ class BotServer:
         return 200, {"status": "ok", "mode": mode, "queued": queued, "answering": self.pool.active}
 
     def start(self, *, host: str | None = None, port: int | None = None) -> None:
-        """Start workers and the HTTP server in the background (the server is bound here, so
-        `port` is known when this returns)."""
+        """Start the HTTP server and the workers in the background (the server is bound first,
+        so `port` is known when this returns, and a port in use stops the start before any
+        worker claims a question)."""
+        secret = self.settings.slack_signing_secret
+        bind_host = host if host is not None else self.settings.host
+        bind_port = port if port is not None else self.settings.port
+        try:
+            self.http = create_server(
+                make_wsgi(
+                    None if self.socket_mode else self.app,
+                    self.health,
+                    self.metrics,
+                    signing_secret=secret.get_secret_value() if secret else "",
+                    max_bytes=self.settings.max_request_bytes,
+                ),
+                host=bind_host,
+                port=bind_port,
+                threads=HTTP_THREADS,
+                ident="docsbot",
+                # waitress buffers a body before the app sees it: refuse big ones while reading.
+                max_request_body_size=self.settings.max_request_bytes,
+            )
+        except OSError as error:
+            raise SettingsError(
+                f"Cannot listen on {bind_host}:{bind_port} ({error.strerror or error}): another "
+                "process (another `docsbot serve`?) uses it. Stop it, or set DOCSBOT_PORT / "
+                "--port to a free port."
+            ) from None
         self.pool.start()
         if self.control is not None:
             self.control.start()
-        secret = self.settings.slack_signing_secret
-        self.http = create_server(
-            make_wsgi(
-                None if self.socket_mode else self.app,
-                self.health,
-                self.metrics,
-                signing_secret=secret.get_secret_value() if secret else "",
-                max_bytes=self.settings.max_request_bytes,
-            ),
-            host=host if host is not None else self.settings.host,
-            port=port if port is not None else self.settings.port,
-            threads=HTTP_THREADS,
-            ident="docsbot",
-            # waitress buffers a body before the app sees it: refuse big ones while reading.
-            max_request_body_size=self.settings.max_request_bytes,
-        )
         thread = threading.Thread(target=self._serve_http, name="http", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -288,7 +298,7 @@ def build_server(
     )
     responder = Responder(settings, store, answerer, gate, model_names(settings, answerer), metrics)
     pool = WorkerPool(store, responder, workers=settings.workers)
-    home = HomeTab(settings, store.sessions, gate, control)
+    home = HomeTab(settings, store.sessions, gate, control, model_names(settings, answerer))
     deps = BotDeps(settings, store, gate, pool.wake, home)
     app = build_app(deps)
     return BotServer(settings, app, pool, store, socket_mode, control, metrics)

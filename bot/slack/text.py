@@ -39,6 +39,12 @@ REASON_INTRO = (
     "Your 👎 is recorded. If you tell us what was missing or wrong, the people who own the docs "
     "can fix it."
 )
+PRIVATE_OFFER = (
+    ":lock: Docs you can read privately seem to answer this better than the ones searched "
+    "here. Only you can see this."
+)
+PRIVATE_BUTTON = "Answer me in a DM"
+PRIVATE_INTRO = "Here is that question again, answered from all the docs you can read:"
 REINDEX_ADMINS_ONLY = "Only the admins listed below can re-index."
 REINDEX_UNAVAILABLE = "Re-indexing is not available in this process."
 

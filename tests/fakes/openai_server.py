@@ -134,6 +134,16 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route is None:
                 raise _HttpError(404, f"no route for {method} {path}", "not_found_error")
+            if (status := self.fake.fail_routes.get(path)) is not None:
+                raise _HttpError(status, f"fake failure of {path} (HTTP {status})", "server_error")
+            if path in self.fake.html_routes:  # a proxy's error page, with status 200
+                page = b"<html><body><h1>Maintenance</h1></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             if method == "POST" and not isinstance(body, dict):
                 raise _HttpError(400, "request body must be a JSON object")
             route(body)
@@ -275,6 +285,8 @@ class FakeOpenAI:
         self.fail_with: int | None = None
         self.delay_s: float = 0.0
         self.chunk_delay_s: float = 0.0  # between streamed chunks: a model that takes its time
+        self.fail_routes: dict[str, int] = {}  # path -> HTTP status every request gets
+        self.html_routes: set[str] = set()  # paths answered by an HTML page with status 200
         self.embedding_fn: Callable[[str], list[float]] = hash_embedding
         self.rerank_fn: Callable[[str, str], float] = word_overlap
         self.model_ids: list[str] = ["fake-chat", "fake-embedding", "fake-reranker"]

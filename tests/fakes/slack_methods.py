@@ -189,6 +189,21 @@ def _page(messages: list[dict[str, Any]], params: dict[str, Any]) -> Body:
     return body
 
 
+def _conversation_info(fake: FakeSlack, params: dict[str, Any]) -> Body:
+    channel = str(params["channel"])
+    shared = channel in fake.shared_channels
+    return {
+        "ok": True,
+        "channel": {
+            "id": channel,
+            "is_channel": channel.startswith("C"),
+            "is_im": channel.startswith("D"),
+            "is_shared": shared,
+            "is_ext_shared": shared,
+        },
+    }
+
+
 def _views_open(fake: FakeSlack, params: dict[str, Any]) -> Body:
     if fake.workspace.trigger_expired(str(params.get("trigger_id") or "")):
         return _error("expired_trigger_id")
@@ -240,6 +255,7 @@ HANDLERS = {
     "chat.postEphemeral": _ephemeral,
     "conversations.replies": _replies,
     "conversations.history": _history,
+    "conversations.info": _conversation_info,
     "views.open": _views_open,
     "views.publish": _views_publish,
 }

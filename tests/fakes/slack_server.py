@@ -93,6 +93,7 @@ class FakeSlack:
         self.refused: list[Call] = []  # calls answered with an error or a non-200 status
         self.errors: dict[str, str] = {}  # method -> a documented error, every time
         self.not_member: set[str] = set()  # channels the bot is not in
+        self.shared_channels: set[str] = set()  # Slack Connect: shared with another org
         self.socket_url: str | None = None  # what apps.connections.open hands out
         # (channel, thread_ts) -> messages Slack has in a thread the tests made up
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -27,7 +27,7 @@ def build_reranker(settings: Settings) -> Reranker | None:
     if settings.reranker_url:
         from bot.answer.rerankers.http import HttpReranker
 
-        key = settings.openai_api_key
+        key = settings.reranker_api_key  # its own: OPENAI_API_KEY goes to the LLM only
         return HttpReranker(
             settings.reranker_model,
             settings.reranker_url,
