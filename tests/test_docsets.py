@@ -258,3 +258,41 @@ def test_ask_from_the_command_line_searches_what_slack_would(
     assert "runbooks" in cited_sets("--channel", SRE, "--user", "U1")
     assert "runbooks" in cited_sets("--user", ONCALL)  # a DM
     assert cited_sets("--user", "U1") == {"product"}
+
+
+def test_one_set_is_re_indexed_alone_and_deletes_only_its_own(
+    make_settings: Callable[..., Settings], tmp_path: Path, minilm: LocalEmbedder
+) -> None:
+    write_docs(tmp_path)
+    (tmp_path / "runbooks" / "oncall.md").write_text("# On call\n\nWho carries the pager.\n")
+    backends = open_backends(make_settings(doc_sets=doc_sets(tmp_path)), embedder=minilm)
+    try:
+        indexer = make_indexer(backends)
+        assert indexer.run().docs_added == 3
+        (tmp_path / "runbooks" / "gateway.md").unlink()
+        (tmp_path / "product" / "payments.md").write_text("# Payments\n\nNow by invoice too.\n")
+
+        product = indexer.run(only_set="product")
+        assert (product.docs_changed, product.docs_removed, product.docs_seen) == (1, 0, 1)
+        runbooks = indexer.run(only_set="runbooks", confirm_deletions=True)
+        assert (runbooks.docs_removed, runbooks.docs_seen) == (1, 1)
+        hits = backends.store.search_bm25("payments invoice", 5, ["product"])
+        assert hits and all(h.doc_set == "product" for h in hits)
+        assert backends.store.search_bm25("gateway restart", 5, ["runbooks"]) == []
+    finally:
+        backends.close()
+
+
+def test_channels_slack_does_not_know_are_reported_not_fatal(tmp_path: Path) -> None:
+    from slack_sdk import WebClient
+
+    from bot.slack.budget import SlackBudget
+    from bot.slack.gate import SlackGate
+    from bot.slack.scope import check_channels
+    from tests.fakes.slack_server import FakeSlack
+
+    settings = Settings(doc_sets=doc_sets(tmp_path))
+    with FakeSlack() as slack:
+        slack.unknown_channels.add(SHARED)
+        client = WebClient(token="xoxb-test", base_url=slack.api_url)
+        assert check_channels(settings, SlackGate(client, SlackBudget())) == [SHARED]

@@ -134,4 +134,4 @@ def test_docs_in_the_questions_language_keep_bm25() -> None:
 
 
 def test_the_default_fusion_is_per_section_minmax_with_equal_weights() -> None:
-    assert DEFAULT_FUSION == Fusion(method="minmax", bm25_weight=1.0, per_section=True)
+    assert Fusion(method="minmax", bm25_weight=1.0, per_section=True) == DEFAULT_FUSION

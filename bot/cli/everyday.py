@@ -207,18 +207,18 @@ def eval_command(
     from bot.wiring import make_retriever
 
     settings = settings_of(ctx)
-    sets = {path: load_cases(path) for path in questions}  # every file checked before any work
+    files = {path: load_cases(path) for path in questions}  # every file checked before any work
     results: dict[str, dict[str, dict[str, float]]] = {}
     with opened(settings) as backends:
         retriever = make_retriever(backends, build_reranker(backends.settings))
         with Progress(console=err, disable=as_json, transient=True) as bar:
-            for path, cases in sets.items():
+            for path, cases in files.items():
                 task = bar.add_task(f"Evaluating {path.name}", total=len(cases))
                 results[str(path)] = evaluate(retriever, cases, partial(bar.advance, task))
     if as_json:
         emit_json(next(iter(results.values())) if len(results) == 1 else results)
         return
-    for path, cases in sets.items():
+    for path, cases in files.items():
         table = Table(title=f"Retrieval on {len(cases)} questions ({path.name})")
         table.add_column("mode")
         by_mode = results[str(path)]
@@ -302,6 +302,14 @@ def serve(
         store = QuestionStore(backends.sessions, max_queued=settings.max_queued)
         server = build_server(settings, answerer, store, client, control)
         server.start()
+        if server.gate is not None and any(not s.everywhere for s in settings.sets):
+            import threading
+
+            from bot.slack.scope import check_channels
+
+            threading.Thread(
+                target=check_channels, args=(settings, server.gate), name="check", daemon=True
+            ).start()
         where = (
             "Socket Mode"
             if server.socket_mode

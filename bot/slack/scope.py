@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from slack_sdk.web import SlackResponse
+
 from bot.queue.tables import Question
 from bot.slack.budget import Priority
 from bot.slack.gate import SlackGate, error_code
@@ -86,3 +88,30 @@ class Scopes:
             return []
         mine = private_sets(self.settings.sets, question.user_id)
         return [name for name in mine if name not in searched]
+
+
+def check_channels(settings: Settings, gate: SlackGate) -> list[str]:
+    """Channels named by doc sets that Slack does not know (a typo, a channel archived or
+    never joined): reported at start, not fatal, since the set still works elsewhere."""
+    unknown = []
+    for doc_set in settings.sets:
+        for channel in doc_set.channels:
+            if channel == "*":
+                continue
+
+            def ask(channel: str = channel) -> SlackResponse:
+                return gate.client.conversations_info(channel=channel)
+
+            try:
+                gate.call("conversations.info", ask, priority=Priority.NOTICE)
+            except Exception as error:
+                code = error_code(error)
+                log.warning(
+                    "doc set %s lists channel %s, which Slack could not find (%s): check "
+                    "its channels, and that the bot was invited there",
+                    doc_set.name,
+                    channel,
+                    code,
+                )
+                unknown.append(channel)
+    return unknown

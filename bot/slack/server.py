@@ -125,6 +125,7 @@ class BotServer:
     socket_mode: bool = False
     control: IndexControl | None = None
     metrics: Metrics | None = None
+    gate: SlackGate | None = None
     http: Any = None
     socket_handler: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -301,4 +302,4 @@ def build_server(
     home = HomeTab(settings, store.sessions, gate, control, model_names(settings, answerer))
     deps = BotDeps(settings, store, gate, pool.wake, home)
     app = build_app(deps)
-    return BotServer(settings, app, pool, store, socket_mode, control, metrics)
+    return BotServer(settings, app, pool, store, socket_mode, control, metrics, gate)

@@ -191,6 +191,8 @@ def _page(messages: list[dict[str, Any]], params: dict[str, Any]) -> Body:
 
 def _conversation_info(fake: FakeSlack, params: dict[str, Any]) -> Body:
     channel = str(params["channel"])
+    if channel in fake.unknown_channels:
+        return _error("channel_not_found")
     shared = channel in fake.shared_channels
     return {
         "ok": True,

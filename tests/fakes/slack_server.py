@@ -94,6 +94,7 @@ class FakeSlack:
         self.errors: dict[str, str] = {}  # method -> a documented error, every time
         self.not_member: set[str] = set()  # channels the bot is not in
         self.shared_channels: set[str] = set()  # Slack Connect: shared with another org
+        self.unknown_channels: set[str] = set()  # conversations.info: channel_not_found
         self.socket_url: str | None = None  # what apps.connections.open hands out
         # (channel, thread_ts) -> messages Slack has in a thread the tests made up
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
