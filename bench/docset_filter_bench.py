@@ -22,7 +22,10 @@ accepted but always hashes into 16 bucket partitions (`num_partitions` is ignore
 filter on it does NOT prune partitions, it is evaluated like any scalar filter; the only
 scalar index type is INVERTED (BITMAP/AUTOINDEX are refused); describe_index always says
 "Finished" while compaction and HNSW builds run in a background thread, so the bench drains
-that thread through a private hook (`Collection._wait_for_bg`) before timing.
+that thread through a private hook (`Collection._wait_for_bg`) before timing. BM25 IDF is
+per segment in Lite (a TODO in its code), and A's segments follow its buckets, so A and B rank
+BM25 hits differently; AUTOINDEX is faiss HNSW (M 16, ef 64) per segment, filtered through an
+IDSelector, and random vectors are its worst case: the recall column is a floor, not a forecast.
 """
 
 from __future__ import annotations

@@ -9,14 +9,15 @@ cached under /tmp (DOCSBOT_BENCH_CACHE overrides the folder); every method loads
   vectors are the fp32 reference the others are compared with.
 - torch: `indexer.embedding.LocalEmbedder(path)` as configured by default (length-sorted
   batches; bf16 where indexer.hardware.pick_dtype says so).
-- openvino: `indexer.openvino_embedder.OpenVINOEmbedder` (int8 weights; the export is cached
-  under the same folder, `models/`, and its first build is timed). Skipped, saying so, without
-  the `openvino` extra.
+- openvino: `indexer.openvino_embedder.OpenVINOEmbedder` with int8 weights (the default) and
+  with int8-static (weights and activations); the exports are cached under the same folder,
+  `models/`, and a first build is timed. Skipped, saying so, without the `openvino` extra.
 
 Inputs: 64 chunks (32 with --quick) of milvus-docs prose, 80-350 tokens each. After a warm-up,
 3 interleaved repetitions; printed: median seconds, tokens/s, the ratios to torch and to the
-seeds, the lowest cosine to fp32, the RSS each model added when loaded and the peak RSS above
-the pre-call RSS while embedding. The last line is one JSON object of the results.
+seeds, the lowest cosine to fp32, the RSS each model added when loaded (an export in this
+process counts too) and the peak RSS above the pre-call RSS while embedding. The last line is
+one JSON object of the results.
 
     .venv/bin/python bench/embed_bench.py [--quick]
 """
@@ -75,44 +76,72 @@ PROMPTS = {
 
 
 def build_embedding_model(cache: Path, layers: int | None = None) -> tuple[Path, bool]:
-    """The sentence-transformers model directory; (path, built now?). Reused when complete."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import (
-        Normalize,
-        Pooling,
-        Transformer,
-    )
+    """The sentence-transformers model directory; (path, built now?). Reused when complete.
+
+    Written in the layout Qwen/Qwen3-Embedding-0.6B publishes (the legacy sentence-transformers
+    files, as tests/fakes/tiny_qwen.py writes them): `SentenceTransformer.save()` of version 6
+    would record a chat-message input format, and every text would then be wrapped in the chat
+    template, which the published model does not do.
+    """
     from transformers import AutoTokenizer, Qwen3Model
 
     spec = {**QWEN3_0P6B, "num_hidden_layers": layers or QWEN3_0P6B["num_hidden_layers"]}
-    spec_json = json.dumps({"seed": 0, "dtype": "bfloat16", **spec}, sort_keys=True)
-    suffix = f"-{layers}l" if layers else ""
-    target = cache / (MODEL_NAME + suffix)
+    spec_json = json.dumps(
+        {"seed": 0, "dtype": "bfloat16", "layout": "published", **spec}, sort_keys=True
+    )
+    target = cache / (MODEL_NAME + (f"-{layers}l" if layers else ""))
     marker = target / "bench_spec.json"
     if marker.is_file() and marker.read_text() == spec_json:
         return target, False
 
-    raw = cache / (MODEL_NAME + suffix + ".raw")
-    shutil.rmtree(raw, ignore_errors=True)
     shutil.rmtree(target, ignore_errors=True)
-    build_tokenizer_dir(raw)
-    tokenizer = AutoTokenizer.from_pretrained(str(raw))
+    build_tokenizer_dir(target)
+    tokenizer = AutoTokenizer.from_pretrained(str(target))
     # Qwen3-Embedding pads on the left, so the last position is always the last real token.
     tokenizer.padding_side = "left"
     tokenizer.model_max_length = 32768
-    tokenizer.save_pretrained(str(raw))
+    tokenizer.save_pretrained(str(target))
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     torch.manual_seed(0)
     config = qwen3_config(num_hidden_layers=spec["num_hidden_layers"], pad_token_id=pad)
-    Qwen3Model(config).eval().to(torch.bfloat16).save_pretrained(str(raw))
-
-    transformer = Transformer(str(raw), max_seq_length=8192, model_kwargs={"dtype": torch.bfloat16})
-    pooling = Pooling(int(spec["hidden_size"]), pooling_mode="lasttoken")
-    model = SentenceTransformer(
-        modules=[transformer, pooling, Normalize()], prompts=PROMPTS, device="cpu"
-    )
-    model.save(str(target))
-    shutil.rmtree(raw, ignore_errors=True)
+    Qwen3Model(config).eval().to(torch.bfloat16).save_pretrained(str(target))
+    files: dict[str, Any] = {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            },
+        ],
+        "sentence_bert_config.json": {"max_seq_length": 8192, "do_lower_case": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": int(spec["hidden_size"]),
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": False,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": True,
+            "include_prompt": True,
+        },
+        "config_sentence_transformers.json": {
+            "prompts": PROMPTS,
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    }
+    for name, content in files.items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_text(json.dumps(content, indent=2))
+    (target / "2_Normalize").mkdir(exist_ok=True)
     marker.write_text(spec_json)
     return target, True
 
@@ -172,10 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     if openvino_installed():
         from indexer.openvino_embedder import OpenVINOEmbedder
 
-        models["openvino"], load_s["openvino"], load_mib["openvino"] = loaded(
-            lambda: OpenVINOEmbedder(str(path), cache_dir=CACHE / "models")
-        )
-        log(f"openvino: ready in {load_s['openvino']:.1f} s (export included when not cached)")
+        for key, quantization in (("openvino", "int8"), ("static", "int8-static")):
+            models[key], load_s[key], load_mib[key] = loaded(
+                lambda q=quantization: OpenVINOEmbedder(
+                    str(path), cache_dir=CACHE / "models", quantization=q
+                )
+            )
+            log(f"openvino {quantization}: ready in {load_s[key]:.1f} s (export included if new)")
     else:
         log('openvino: skipped, the extra is not installed (pip install "docsbot[openvino]")')
     ours = models["torch"]
@@ -184,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = {
         "seeds": "seeds fp32 loop",
         "torch": f"torch {ours.describe().split()[-1]} (LocalEmbedder)",
-        "openvino": f"openvino {models['openvino'].precision}" if "openvino" in models else "",
+        "openvino": "openvino int8 (weights)",
+        "static": "openvino int8-static",
     }
 
     tokenizer = models["seeds"].tokenizer
@@ -198,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     methods: dict[str, Callable[[list[str]], np.ndarray]] = {
         "seeds": lambda docs: seeds_embed(models["seeds"], docs),
-        **{k: models[k].embed_documents for k in ("torch", "openvino") if k in models},
+        **{k: models[k].embed_documents for k in ("torch", "openvino", "static") if k in models},
     }
     warm = {k: measure(lambda fn=fn: fn(texts[:4])).seconds for k, fn in methods.items()}
     log("warm-up (4 chunks): " + ", ".join(f"{k} {v:.2f} s" for k, v in warm.items()))

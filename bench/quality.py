@@ -11,8 +11,10 @@ no medians (Milvus Lite's BM25 scores can differ a little between two builds of 
 Printed: one Markdown table (the README's), with `chunk-rrf` (the fusion before, per chunk)
 beside `hybrid` (the fusion of bot.answer.retrieval), and whether hybrid keeps within 0.02 of
 its best single retriever on recall@1 and recall@5 on every set. The exit status is 1 when it
-does not. --tune cross-validates the fusion's parameters over the sets marked for tuning:
-choose on half of them, report on the other half, then swap (docs/evaluation.md).
+does not. --tune cross-validates the fusion (RRF, min-max, DBSF, z-score, confidence gap;
+BM25's weight) over the sets marked for tuning: choose on half of them, report on the other
+half (five sets: two and three), then swap; and prints the fusion this procedure picks
+(docs/evaluation.md).
 
     .venv/bin/python bench/quality.py                      # every set whose corpus is present
     .venv/bin/python bench/quality.py flask hugo           # some sets
@@ -216,12 +218,26 @@ def table(results: dict[str, Results], sizes: dict[str, int]) -> str:
 
 # --- cross-validation of the fusion ------------------------------------------------------------
 
-# Two grids: the normalisation alone, both retrievers weighing the same (RRF's k, or min-max
-# rescaled scores); and the same with BM25's weight tuned too.
-EQUAL = [Fusion(method="rrf", k=k) for k in (60, 2, 5, 10, 20)] + [Fusion(method="minmax")]
+# Two grids: the normalisation alone, both retrievers weighing the same (RRF's k; min-max,
+# DBSF, z-score, or min-max times each ranking's confidence at 2, 5 or 10: bot.answer.fusion);
+# and the same with BM25's weight tuned too. The first run's fusions come first: a tie keeps them.
+EQUAL = (
+    [Fusion(method="rrf", k=k) for k in (60, 2, 5, 10, 20)]
+    + [Fusion(method="minmax"), Fusion(method="dbsf"), Fusion(method="zscore")]
+    + [Fusion(method="gap", gap_at=at) for at in (2, 5, 10)]
+)
 WEIGHTED = EQUAL + [
-    Fusion(method=f.method, k=f.k, bm25_weight=w) for f in EQUAL for w in (0.5, 0.75, 1.25, 1.5)
+    dataclasses.replace(f, bm25_weight=w) for f in EQUAL for w in (0.5, 0.75, 1.25, 1.5)
 ]
+
+
+_TUNING: dict[str, list[Searched]] = {}  # the sets being cross-validated
+
+
+@functools.cache
+def _scored(name: str, fusion: Fusion) -> Results:
+    """Dense, BM25 and hybrid with `fusion` on the tuning set `name` (each pair scored once)."""
+    return score_modes(_TUNING[name], fuser(fusion))
 
 
 def objective(by_set: dict[str, Results]) -> tuple[int, float]:
@@ -232,44 +248,73 @@ def objective(by_set: dict[str, Results]) -> tuple[int, float]:
     return kept, round(mean, 4)
 
 
-def choose(
-    searched: dict[str, list[Searched]], names: Sequence[str], grid: Sequence[Fusion]
-) -> tuple[Fusion, Any]:
-    """The grid's best fusion on `names`; a tie keeps the earlier one."""
-    best: tuple[Fusion, Any] | None = None
+def choose(names: Sequence[str], grid: Sequence[Fusion]) -> tuple[Fusion, tuple[int, float]]:
+    """The grid's best fusion on `names` (of `_TUNING`); a tie keeps the earlier one."""
+    best: tuple[Fusion, tuple[int, float]] | None = None
     for fusion in grid:
-        score = objective({n: modes(searched[n], fusion) for n in names})
+        score = objective({n: _scored(n, fusion) for n in names})
         if best is None or score > best[1]:
             best = (fusion, score)
     assert best is not None
     return best
 
 
-def cross_validate(searched: dict[str, list[Searched]], grid: Sequence[Fusion]) -> str:
-    """Every split of the sets into two halves: tune on one half, report on the other, then
-    swap. Then the choice the same procedure makes on all of them."""
-    names = sorted(searched)
+def cross_validate(grid: Sequence[Fusion]) -> tuple[str, tuple[int, float], Fusion]:
+    """Every split of the sets into two halves: choose on one half, report on the other, then
+    swap. With an odd number of sets the halves are n // 2 and the rest (five sets: ten
+    splits of two and three, twenty choices, fifty held-out reports); with an even number each
+    split is taken once, not again as its complement. Returns the report, the held-out score
+    (reports where the rule holds, their mean) and the choice the same procedure makes on all
+    the sets."""
+    names = sorted(_TUNING)
+    if len(names) < 2:
+        raise SystemExit("--tune needs at least two tuning sets")
     lines = []
-    half = len(names) // 2
+    held_out: dict[str, Results] = {}
     seen: set[tuple[str, ...]] = set()
-    for tuned in itertools.combinations(names, half):
+    for tuned in itertools.combinations(names, len(names) // 2):
         held = tuple(n for n in names if n not in tuned)
-        if held in seen:
+        if held in seen:  # only when both halves have the same size
             continue
         seen.add(tuned)
         for on, report in ((tuned, held), (held, tuned)):
-            fusion, score = choose(searched, on, grid)
+            fusion, score = choose(on, grid)
             lines.append(f"tuned on {'+'.join(on)}: {fusion} (held {score[0]}, mean {score[1]})")
             for name in report:
-                results = modes(searched[name], fusion)
+                results = _scored(name, fusion)
+                held_out[f"{'+'.join(on)}->{name}"] = results
                 cells = "  ".join(f"{m} {results['hybrid'][m]:.3f}" for m in METRICS)
                 best = {m: max(results["dense"][m], results["bm25"][m]) for m in METRICS}
                 bests = "  ".join(f"{m} {best[m]:.3f}" for m in METRICS)
                 mark = "holds" if holds(results) else "FAILS"
                 lines.append(f"    held-out {name}: hybrid {cells} | best single {bests} {mark}")
-    fusion, score = choose(searched, names, grid)
-    lines.append(f"chosen on all of {'+'.join(names)}: {fusion} (held {score[0]}, mean {score[1]})")
-    return "\n".join(lines)
+    score = objective(held_out)
+    lines.append(
+        f"held-out reports where the rule holds: {score[0]} of {len(held_out)}, mean {score[1]}"
+    )
+    fusion, on_all = choose(names, grid)
+    lines.append(
+        f"chosen on all of {'+'.join(names)}: {fusion} (held {on_all[0]}, mean {on_all[1]})"
+    )
+    return "\n".join(lines), score, fusion
+
+
+def tune(searched: dict[str, list[Searched]]) -> str:
+    """Cross-validate each grid; the grid whose held-out reports hold most often (then the best
+    held-out mean; then the smaller grid) gives the fusion, the one it chooses on all sets.
+    The criterion is fixed before any set that is not tuned on is looked at."""
+    _TUNING.clear()
+    _TUNING.update(searched)
+    _scored.cache_clear()
+    out, best = [], None
+    for title, grid in (("equal weights", EQUAL), ("BM25 weight tuned too", WEIGHTED)):
+        report, score, fusion = cross_validate(grid)
+        out.append(f"== {title}: {len(grid)} fusions\n{report}\n")
+        if best is None or score > best[0]:
+            best = (score, fusion, title)
+    assert best is not None
+    out.append(f"CHOSEN ({best[2]}, held-out {best[0]}): {best[1]}")
+    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -311,8 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     searched = {name: searched[name] for name in chosen if name in searched}
 
     if args.tune:
-        for title, grid in (("equal weights", EQUAL), ("BM25 weight tuned too", WEIGHTED)):
-            print(f"== {title}: {len(grid)} fusions\n{cross_validate(searched, grid)}\n")
+        print(tune(searched))
         return 0
     results = {name: modes(items) for name, items in searched.items()}
     if args.json:

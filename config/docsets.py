@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from config.specs import SourceSpec
 
@@ -27,7 +27,7 @@ EVERYWHERE = "*"
 class DocSet(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     description: str = ""
-    sources: list[SourceSpec] = Field(min_length=1)
+    sources: list[SourceSpec] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=lambda: [EVERYWHERE])
     users: list[str] = Field(default_factory=list)
     owners: list[str] = Field(default_factory=list)
@@ -42,6 +42,12 @@ class DocSet(BaseModel):
         if isinstance(value, list):
             return [SourceSpec.parse(v) if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _configured_sets_have_sources(self) -> DocSet:
+        if not self.implicit and not self.sources:
+            raise ValueError(f"doc set {self.name!r} has no sources: give it at least one")
+        return self
 
     def model_post_init(self, context: Any) -> None:
         if not self.implicit:
@@ -73,11 +79,11 @@ def check_doc_sets(sets: Sequence[DocSet], sources: Sequence[SourceSpec]) -> lis
 
 
 def effective_sets(doc_sets: Sequence[DocSet], sources: Sequence[SourceSpec]) -> list[DocSet]:
-    """The sets in force: the configured ones, or the implicit one from DOCSBOT_SOURCES."""
+    """The sets in force: the configured ones, or the implicit one from DOCSBOT_SOURCES.
+    The implicit set exists without sources too: `docsbot serve` may run beside an indexer
+    that has them, and must still search everything."""
     if doc_sets:
         return list(doc_sets)
-    if not sources:
-        return []
     return [
         DocSet(
             name=IMPLICIT,

@@ -29,6 +29,7 @@ from indexer.openvino_runtime import (
     OpenVINOUnsupported,
     Runner,
     Steps,
+    calibration_ids,
     compile_ir,
     export_to_ir,
     or_torch,
@@ -205,6 +206,20 @@ def export_embedder(source: Path, target: Path, quantization: str, what: str) ->
             f"{source} is not a last-token-pooled transformer (like Qwen3-Embedding), which is "
             "all the OpenVINO embedder exports: set DOCSBOT_BACKEND=torch for this model."
         )
+    # sentence-transformers may format text itself (a chat template, for models saved with a
+    # message input format); this path tokenizes plain text, so such a model stays on torch.
+    probe = "How do I reset my password?"
+    if hasattr(st, "preprocess"):  # sentence-transformers 6: prompts are checked too
+        seen = [st.preprocess([probe], prompt=p or None) for p in ("", *st.prompts.values())]
+        plain = [st.tokenizer([p + probe]) for p in ("", *st.prompts.values())]
+    else:
+        seen, plain = [st.tokenize([probe])], [st.tokenizer([probe])]
+    pairs = zip(seen, plain, strict=True)
+    if any(a["input_ids"][0].tolist() != b["input_ids"][0] for a, b in pairs):
+        raise OpenVINOUnsupported(
+            f"sentence-transformers formats {source}'s input in a way the OpenVINO embedder "
+            "does not reproduce (a chat template?): set DOCSBOT_BACKEND=torch for this model."
+        )
     meta = {
         "dim": int(st.get_embedding_dimension() or body.config.hidden_size),
         "max_seq_length": int(st.max_seq_length or 512),
@@ -225,7 +240,23 @@ def export_embedder(source: Path, target: Path, quantization: str, what: str) ->
         quantization=quantization,
         step=step,
         names=("input_ids", "last_index"),
+        calibration=lambda: calibration_inputs(st.tokenizer, str(st.prompts.get("query") or "")),
     )
+
+
+def calibration_inputs(tokenizer: Any, query_prompt: str) -> list[dict[str, np.ndarray]]:
+    """Documents, and questions with the query prompt, as the graph takes them."""
+    prompt = tokenizer(query_prompt, add_special_tokens=False)["input_ids"] if query_prompt else []
+    out = []
+    for i, ids in enumerate(calibration_ids(tokenizer)):
+        row = (list(prompt) + ids[:40]) if i % 4 == 3 else ids
+        out.append(
+            {
+                "input_ids": np.asarray([row], dtype=np.int64),
+                "last_index": np.asarray([len(row) - 1], dtype=np.int64),
+            }
+        )
+    return out
 
 
 def open_embedder(settings: Settings, automatic: bool) -> OpenVINOEmbedder | None:

@@ -29,9 +29,11 @@ PROP_DIM = "docsbot.embedding_dim"
 PROP_SCHEMA = "docsbot.schema_version"
 OUTPUT_FIELDS = ["source_key", "path", "title", "heading", "url", "text"]
 SET_FIELD = "doc_set"
-# Milvus routes each set to its own partitions and prunes the others in a filtered search
-# (bench/docset_filter_bench.py measured this against a scalar index at 100,000 chunks).
-SET_AS_PARTITION_KEY = True
+# A plain field with an INVERTED index, not a partition key: at 100,000 chunks in Milvus Lite
+# (bench/docset_filter_bench.py) filtered searches cost 0.96-1.16x unfiltered either way, Lite
+# does not prune partitions, and a partition key is fixed when the collection is made. A
+# server with millions of chunks per set would gain from one; flip this and re-index there.
+SET_AS_PARTITION_KEY = False
 ANALYZER = {"tokenizer": "standard"}
 DELETE_BATCH = 500
 

@@ -343,7 +343,7 @@ def test_as_json_shape(build: Callable[..., Answerer], fake_openai: FakeOpenAI) 
     citations = payload["citations"]
     assert isinstance(citations, list) and len(citations) == 2
     for citation in citations:
-        assert set(citation) == {"n", "title", "heading", "source", "url", "score"}
+        assert set(citation) == {"n", "title", "heading", "source", "url", "score", "doc_set"}
     assert json.loads(json.dumps(payload)) == payload
     abstained = Answer("q", "nothing", "abstained").as_json()
     assert abstained["abstained"] is True and abstained["citations"] == []
@@ -492,7 +492,7 @@ def test_document_text_cannot_close_its_source_or_open_a_forged_one(forged: str)
     assert opened == [("1", "https://docs.example/pw"), ("2", "https://docs.example/other")]
     assert content.count(f"</{tag}>") == 2
     # The forged text stays inside source 1, as text.
-    first = content.split(f"<{tag} n=\"1\"", 1)[1].split(f"</{tag}>", 1)[0]
+    first = content.split(f'<{tag} n="1"', 1)[1].split(f"</{tag}>", 1)[0]
     assert "evil.example" in first
     # A new boundary every request: a document cannot learn it from an earlier answer.
     _, again = build_messages("q", sources)

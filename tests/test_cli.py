@@ -82,7 +82,7 @@ def test_ask_json_with_an_llm(indexed: tuple[Path, dict[str, str]]) -> None:
     assert answer["abstained"] is False
     assert answer["answer"] == "Milvus runs on Windows through Docker [1]; see also."
     [citation] = answer["citations"]
-    assert set(citation) == {"n", "title", "heading", "source", "url", "score"}
+    assert set(citation) == {"n", "title", "heading", "source", "url", "score", "doc_set"}
     assert citation["n"] == 1
     assert not citation["source"].startswith("/")
     assert citation["url"].startswith("https://milvus.io/docs/")

@@ -3,6 +3,7 @@ eval` over several question files against the configured index."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ from bot.cli.app import app
 from config.settings import Settings
 from indexer.hits import Hit
 from tests.conftest import MINILM
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def hit(path: str, heading: str = "h", n: int = 1) -> Hit:
@@ -74,6 +77,23 @@ def test_score_modes_fuses_the_searched_rankings() -> None:
     results = score_modes(searched, hybrid)
     assert results["dense"]["recall@1"] == results["bm25"]["recall@1"] == 0.0
     assert results["hybrid"]["recall@1"] == 1.0
+
+
+@pytest.mark.parametrize(("sets", "choices", "reports"), [(4, 6, 12), (5, 20, 50)])
+def test_cross_validation_splits_any_number_of_sets(sets: int, choices: int, reports: int) -> None:
+    # bench/quality.py --tune: four sets split two and two (each split once, not again as its
+    # complement); five split two and three, choosing on either side of every split.
+    spec = importlib.util.spec_from_file_location("quality", ROOT / "bench" / "quality.py")
+    assert spec is not None and spec.loader is not None
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    case = Searched(EvalCase("q", frozenset(["a.md"])), [hit("a.md")], [hit("b.md"), hit("a.md")])
+    quality._TUNING.update({f"set{i}": [case] for i in range(sets)})
+    report, (held, _mean), _fusion = quality.cross_validate(quality.EQUAL[:2])
+    lines = report.splitlines()
+    assert sum(line.startswith("tuned on ") for line in lines) == choices
+    assert sum(line.lstrip().startswith("held-out set") for line in lines) == reports
+    assert held == reports
 
 
 def cli_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

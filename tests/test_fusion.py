@@ -1,6 +1,7 @@
 """Fusion per section: a section both retrievers find through different chunks gets both
-votes, the chunk shown is its best-ranked one, ties go to dense; and the language weighting
-that makes a question in another language lean on dense. Pure functions: no index needed."""
+votes, the chunk shown is its best-ranked one, ties go to dense; the score scales (min-max,
+DBSF, z-score, confidence gap); and the language weighting that makes a question in another
+language lean on dense. Pure functions: no index needed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from dataclasses import replace
 
 import pytest
 
-from bot.answer.fusion import Fusion, minmax_fuse, rrf_fuse, section_key
+from bot.answer.fusion import (
+    Fusion,
+    dbsf_scale,
+    gap_scale,
+    minmax_fuse,
+    rrf_fuse,
+    section_key,
+    zscore_scale,
+)
 from bot.answer.retrieval import DEFAULT_FUSION, hybrid
 from indexer.hits import Hit
 
@@ -27,6 +36,11 @@ def chunk(section: str, part: int = 1, score: float = 0.0, text: str = ENGLISH) 
         url=f"https://x/{section}",
         text=text,
     )
+
+
+def ranked(sections: str, *scores: float) -> list[Hit]:
+    """One chunk per section, section `sections[i]` scoring `scores[i]`."""
+    return [chunk(s, score=v) for s, v in zip(sections, scores, strict=True)]
 
 
 def ids(hits: list[Hit]) -> list[str]:
@@ -100,6 +114,80 @@ def test_minmax_rescales_each_ranking() -> None:
     # All scores equal: the ranking says nothing about order, every hit gets full marks.
     flat = minmax_fuse([[chunk("a", score=1.0), chunk("b", score=1.0)], []], 10)
     assert [h.score for h in flat] == [1.0, 1.0]
+
+
+def test_dbsf_maps_mean_minus_and_plus_three_deviations_to_0_and_1() -> None:
+    # mean 5, standard deviation 3: 0 at -4, 1 at 14.
+    normalised, missing = dbsf_scale([10.0, 4.0, 4.0, 2.0])
+    assert normalised == pytest.approx([14 / 18, 8 / 18, 8 / 18, 6 / 18])
+    assert missing == 0.0  # Qdrant's: a ranking that did not return a hit gives it nothing
+    # One hit far above 15 equal ones lies beyond mean + 3 std: clipped to 1, the rest near 0.3.
+    towering, _ = dbsf_scale([100.0] + [0.0] * 15)
+    assert towering[0] == 1.0 and towering[1] == pytest.approx(
+        (3 * 24.206 - 6.25) / (6 * 24.206), abs=1e-3
+    )
+    assert dbsf_scale([3.0, 3.0])[0] == [0.5, 0.5]  # all equal: the middle
+    assert dbsf_scale([]) == ([], 0.0)
+
+
+def test_zscore_gives_standard_scores_and_the_lowest_to_a_missing_hit() -> None:
+    normalised, missing = zscore_scale([3.0, 2.0, 1.0])
+    assert normalised == pytest.approx([1.2247449, 0.0, -1.2247449])
+    assert missing == pytest.approx(-1.2247449)  # below every hit returned, as the last
+    assert zscore_scale([2.0, 2.0]) == ([0.0, 0.0], 0.0)
+
+
+def test_gap_scales_min_max_by_how_far_the_first_hit_stands_out() -> None:
+    # At 2: min-max times 1 - the second hit's min-max score.
+    normalised, missing = gap_scale(2)([10.0, 9.0, 8.0, 0.0])
+    assert normalised == pytest.approx([0.1, 0.09, 0.08, 0.0]) and missing == 0.0
+    assert gap_scale(3)([10.0, 9.0, 8.0, 0.0])[0] == pytest.approx([0.2, 0.18, 0.16, 0.0])
+    assert gap_scale(2)([10.0, 2.0, 1.0, 0.0])[0][0] == pytest.approx(0.8)
+    assert gap_scale(5)([4.0, 2.0])[0] == pytest.approx([1.0, 0.0])  # short: its last hit
+    assert gap_scale(2)([7.0, 7.0]) == ([0.0, 0.0], 0.0)  # flat: no confidence at all
+
+
+def test_an_unconfident_bm25_first_hit_does_not_outvote_a_confident_dense_one() -> None:
+    # Dense is sure of a; BM25's first four are near-equal and a is its last.
+    dense = ranked("abcde", 0.80, 0.60, 0.55, 0.50, 0.40)
+    bm25 = ranked("bxyza", 10.0, 9.9, 9.8, 9.7, 2.0)
+    # Min-max gives BM25's first hit full marks: b (0.5 + 1) beats a (1 + 0).
+    assert ids(Fusion(method="minmax").fuse(dense, bm25, 3))[0] == "b1"
+    # Scaled by confidence at 2: a 0.5 * 1; b 0.5 * 0.5 + 0.0125 * 1.
+    gap = Fusion(method="gap", gap_at=2).fuse(dense, bm25, 3)
+    assert ids(gap)[:2] == ["a1", "b1"]
+    assert [h.score for h in gap[:2]] == pytest.approx([0.5, 0.2625])
+    # When BM25's first hit does tower over the rest, it decides as under min-max.
+    sure = ranked("bxyza", 30.0, 3.0, 2.8, 2.6, 2.0)
+    assert ids(Fusion(method="gap", gap_at=2).fuse(dense, sure, 3))[0] == "b1"
+
+
+@pytest.mark.parametrize("method", ["minmax", "dbsf", "zscore", "gap"])
+def test_every_score_fusion_reads_negated_bm25_scores_from_the_ranking(method: str) -> None:
+    dense = ranked("abcd", 0.9, 0.7, 0.6, 0.2)
+    bm25 = ranked("cdab", 14.0, 9.0, 3.0, 1.0)
+    negated = [replace(h, score=-h.score) for h in bm25]
+    fusion = Fusion(method=method)  # type: ignore[arg-type]
+    fused = fusion.fuse(dense, bm25, 10)
+    assert ids(fusion.fuse(dense, negated, 10)) == ids(fused)
+    assert [h.score for h in fusion.fuse(dense, negated, 10)] == [h.score for h in fused]
+
+
+def test_score_fusions_sum_their_scales_and_keep_the_tie_rule() -> None:
+    dense = [chunk("a", score=3.0), chunk("b", score=2.0), chunk("c", score=1.0)]
+    bm25 = [chunk("c", score=2.0), chunk("d", score=1.0)]
+    # z: dense a 1.22, b 0, c -1.22; BM25 c 1, d -1, a and b missing: -1 (its lowest).
+    z = Fusion(method="zscore").fuse(dense, bm25, 10)
+    assert ids(z) == ["a1", "c1", "b1", "d1"]
+    assert [h.score for h in z] == pytest.approx([0.224745, -0.224745, -1.0, -2.224745])
+    # DBSF: dense mean 2, std 0.816: a 0.704, b 0.5, c 0.296; BM25 c 0.667, d 0.333; missing 0.
+    d = Fusion(method="dbsf").fuse(dense, bm25, 10)
+    assert ids(d) == ["c1", "a1", "b1", "d1"]
+    assert [h.score for h in d] == pytest.approx([0.962543, 0.704124, 0.5, 0.333333], abs=1e-6)
+    # Weights scale each ranking's part; an exact tie goes to dense.
+    tie = Fusion(method="dbsf").fuse([chunk("x", score=1.0)], [chunk("y", score=5.0)], 5)
+    assert ids(tie) == ["x1", "y1"] and tie[0].score == tie[1].score == 0.5
+    assert ids(Fusion(method="dbsf", bm25_weight=0.25).fuse(dense, bm25, 1)) == ["a1"]
 
 
 def test_per_chunk_fusion_is_kept_for_comparison() -> None:

@@ -12,14 +12,19 @@ Pure functions over `Hit`s: no Milvus, no model, so they are tested and tuned of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from indexer.hits import Hit
 
-FusionMethod = Literal["rrf", "minmax"]
+FusionMethod = Literal["rrf", "minmax", "dbsf", "zscore", "gap"]
 RRF_K = 60
+GAP_AT = 5
+# A ranking's scores (best first, higher better) -> (each put on the common scale, the value
+# of a group that ranking did not return).
+Scale = Callable[[list[float]], tuple[list[float], float]]
 
 
 def chunk_key(hit: Hit) -> Hashable:
@@ -35,16 +40,19 @@ def section_key(hit: Hit) -> Hashable:
 class Fusion:
     """How two rankings (dense first, then BM25) become one.
 
-    `minmax`: sum of weight * the score rescaled to [0, 1] within its ranking; `rrf`: sum of
-    weight / (k + rank). The dense weight is 1; `bm25_weight` is BM25's. The defaults are the
-    choice of cross-validation over several corpora (bench/quality.py --tune,
-    docs/evaluation.md).
+    `rrf`: sum of weight / (k + rank). The others sum weight * the score put on a common
+    scale within its ranking: `minmax` rescaled to [0, 1]; `dbsf` mean -/+ 3 standard
+    deviations to 0/1, clipped; `zscore` standard scores; `gap` min-max times the ranking's
+    confidence for this question (the share of its range between its first and `gap_at`-th
+    hit). The dense weight is 1; `bm25_weight` is BM25's. The defaults are the choice of
+    cross-validation over several corpora (bench/quality.py --tune, docs/evaluation.md).
     """
 
     method: FusionMethod = "minmax"
     k: int = RRF_K  # rrf only
     bm25_weight: float = 1.0
     per_section: bool = True
+    gap_at: int = GAP_AT  # gap only
 
     def weighted(self, bm25_share: float) -> Fusion:
         """This fusion with BM25's weight scaled by `bm25_share` (0: dense alone)."""
@@ -53,9 +61,14 @@ class Fusion:
     def fuse(self, dense: Sequence[Hit], bm25: Sequence[Hit], limit: int) -> list[Hit]:
         key = section_key if self.per_section else chunk_key
         weights = (1.0, self.bm25_weight)
-        if self.method == "minmax":
-            return minmax_fuse([dense, bm25], limit, weights=weights, key=key)
-        return rrf_fuse([dense, bm25], limit, k=self.k, weights=weights, key=key)
+        if self.method == "rrf":
+            return rrf_fuse([dense, bm25], limit, k=self.k, weights=weights, key=key)
+        return score_fuse([dense, bm25], limit, self.scale(), weights=weights, key=key)
+
+    def scale(self) -> Scale:
+        if self.method == "gap":
+            return gap_scale(self.gap_at)
+        return {"minmax": minmax_scale, "dbsf": dbsf_scale, "zscore": zscore_scale}[self.method]
 
 
 def _grouped(
@@ -124,6 +137,29 @@ def rrf_fuse(
     return _fused(scores, _first_seen(grouped), limit)
 
 
+def score_fuse(
+    rankings: Sequence[Sequence[Hit]],
+    limit: int,
+    scale: Scale,
+    *,
+    weights: Sequence[float] | None = None,
+    key: Callable[[Hit], Hashable] = chunk_key,
+) -> list[Hit]:
+    """Weighted sum of each ranking's scores put on a common scale by `scale` (a group's score
+    is its best chunk's): cosine similarities and BM25 scores live on different scales. A
+    group a ranking did not return gets that ranking's `missing` value."""
+    grouped = [_grouped(ranking, key) for ranking in rankings]
+    weights = weights or [1.0] * len(rankings)
+    scaled = [scale(_oriented([hit.score for _g, _r, hit in ranking])) for ranking in grouped]
+    first = _first_seen(grouped)
+    scores = dict.fromkeys(first, 0.0)
+    for weight, ranking, (normalised, missing) in zip(weights, grouped, scaled, strict=True):
+        found = {group: value for (group, _r, _h), value in zip(ranking, normalised, strict=True)}
+        for group in scores:
+            scores[group] += weight * found.get(group, missing)
+    return _fused(scores, first, limit)
+
+
 def minmax_fuse(
     rankings: Sequence[Sequence[Hit]],
     limit: int,
@@ -131,19 +167,67 @@ def minmax_fuse(
     weights: Sequence[float] | None = None,
     key: Callable[[Hit], Hashable] = chunk_key,
 ) -> list[Hit]:
-    """Weighted sum of scores rescaled to [0, 1] within each ranking (a group's score is its
-    best chunk's): cosine similarities and BM25 scores live on different scales."""
-    grouped = [_grouped(ranking, key) for ranking in rankings]
-    weights = weights or [1.0] * len(rankings)
-    scores: dict[Hashable, float] = {}
-    for weight, ranking in zip(weights, grouped, strict=True):
-        if not ranking:
-            continue
-        # From the ranking's own ends, not min/max: Milvus Lite returns BM25 scores negated
-        # (best most negative), a server positive; either way the first hit is the best.
-        best, worst = ranking[0][2].score, ranking[-1][2].score
-        for group, _rank, hit in ranking:
-            # A ranking whose scores are all equal says nothing about order: full marks.
-            normalised = (hit.score - worst) / (best - worst) if best != worst else 1.0
-            scores[group] = scores.get(group, 0.0) + weight * normalised
-    return _fused(scores, _first_seen(grouped), limit)
+    """`score_fuse` with scores rescaled to [0, 1] within each ranking (best 1, last 0)."""
+    return score_fuse(rankings, limit, minmax_scale, weights=weights, key=key)
+
+
+# --- scales ------------------------------------------------------------------------------------
+
+
+def _oriented(scores: list[float]) -> list[float]:
+    """Higher is better, judged from the ranking's own ends rather than assumed: Milvus Lite
+    returns BM25 scores negated (best most negative), a server positive; either way the first
+    hit is the best."""
+    return [-s for s in scores] if scores and scores[0] < scores[-1] else scores
+
+
+def minmax_scale(scores: list[float]) -> tuple[list[float], float]:
+    """Best 1, last 0; a ranking whose scores are all equal says nothing about order: full
+    marks. Not returned: 0, as the last."""
+    if not scores or scores[0] == scores[-1]:
+        return [1.0] * len(scores), 0.0
+    best, worst = scores[0], scores[-1]
+    return [(s - worst) / (best - worst) for s in scores], 0.0
+
+
+def _mean_std(scores: list[float]) -> tuple[float, float]:
+    mean = sum(scores) / len(scores)
+    return mean, math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+
+
+def dbsf_scale(scores: list[float]) -> tuple[list[float], float]:
+    """Distribution-based score fusion (Qdrant's): mean - 3 std is 0, mean + 3 std is 1,
+    clipped. Unlike min-max, the first hit does not get full marks for being first, only for
+    standing far above the ranking's spread. All equal: 0.5. Not returned: 0."""
+    if not scores:
+        return [], 0.0
+    mean, std = _mean_std(scores)
+    if std == 0:
+        return [0.5] * len(scores), 0.0
+    low = mean - 3 * std
+    return [min(1.0, max(0.0, (s - low) / (6 * std))) for s in scores], 0.0
+
+
+def zscore_scale(scores: list[float]) -> tuple[list[float], float]:
+    """Standard scores, (score - mean) / std, unclipped. Not returned: the ranking's lowest
+    (it ranks below the last hit returned). All equal: 0."""
+    if not scores:
+        return [], 0.0
+    mean, std = _mean_std(scores)
+    z = [(s - mean) / std if std else 0.0 for s in scores]
+    return z, z[-1]
+
+
+def gap_scale(at: int) -> Scale:
+    """Min-max, scaled by the ranking's confidence for this question: the share of its score
+    range that lies between its first and its `at`-th hit. A first hit towering over the next
+    ones: nearly 1; near-equal first hits: nearly 0, however many points they have."""
+
+    def scale(scores: list[float]) -> tuple[list[float], float]:
+        if not scores or scores[0] == scores[-1]:
+            return [0.0] * len(scores), 0.0
+        normalised, missing = minmax_scale(scores)
+        confidence = 1.0 - normalised[min(at, len(scores)) - 1]
+        return [confidence * n for n in normalised], missing
+
+    return scale

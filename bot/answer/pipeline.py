@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from bot.answer.condense import language_name, query_in_language
+from bot.answer.language import detect_language, docs_language
 from bot.answer.llm import ChatLLM, Delta, NumberedSource, build_messages, renumber_citations
 from bot.answer.retrieval import Retriever
 from bot.answer.types import Answer, Candidate, Citation, Turn
@@ -53,6 +55,14 @@ def trim_passage(text: str, words: int = EXTRACT_WORDS, code_lines: int = 12) ->
     return "\n".join(text.strip().splitlines()[:code_lines])  # a section that is all table
 
 
+def _reply_language(question: str, candidates: Sequence[Candidate]) -> str | None:
+    """The asker's language, named to the model when the sources are in another: models
+    tend to answer in the language of the bulk of their context."""
+    asked = detect_language(question)
+    written = docs_language(c.hit.text for c in candidates)
+    return language_name(asked) if asked and written and asked != written else None
+
+
 class Answerer:
     def __init__(
         self,
@@ -85,7 +95,16 @@ class Answerer:
         follow-up rewritten to stand alone); the LLM still answers `question` in context.
         `sets`: the doc sets searchable where it was asked (None: all); nothing else reaches
         the answer, its sources or the prompt."""
-        retrieval = self.retriever.retrieve(search_query or question, self.top_k, sets)
+        llm = self.llm
+        translate = None
+        if llm is not None:
+
+            def translate(query: str, language: str) -> str:
+                return query_in_language(llm, query, language, deadline=deadline)
+
+        retrieval = self.retriever.retrieve(
+            search_query or question, self.top_k, sets, translate=translate
+        )
         timings = dict(retrieval.timings)
         best = retrieval.best_rerank_score
         candidates = retrieval.candidates
@@ -106,9 +125,10 @@ class Answerer:
             for i, c in enumerate(candidates, start=1)
         ]
         started = time.perf_counter()
-        raw = self.llm.complete(
-            build_messages(question, sources, history), on_delta, deadline=deadline
+        messages = build_messages(
+            question, sources, history, reply_language=_reply_language(question, candidates)
         )
+        raw = self.llm.complete(messages, on_delta, deadline=deadline)
         timings["generate"] = time.perf_counter() - started
         text, cited = renumber_citations(raw, len(sources))
         citations = [_citation(k, candidates[n - 1]) for k, n in enumerate(cited, start=1)]

@@ -47,6 +47,7 @@ class Retrieval:
     candidates: list[Candidate]
     timings: dict[str, float] = field(default_factory=dict)
     vector: list[float] | None = None  # the query's embedding, for a second search
+    lexical_query: str | None = None  # what BM25 searched for (a translation, perhaps)
 
     @property
     def best_rerank_score(self) -> float | None:

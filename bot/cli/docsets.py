@@ -44,8 +44,6 @@ def sets(
     if as_json:
         emit_json(rows)
         return
-    if not rows:
-        out.print("No doc sets: set DOCSBOT_SOURCES, or doc_sets in docsbot.toml.")
     for s in found:
         docs, chunks = sizes[s.name]
         where = "every channel and DM" if s.everywhere else ", ".join(s.channels)
@@ -54,7 +52,8 @@ def sets(
         sources = [src.key if src.is_git else src.location for src in s.sources]
         out.print(f"[bold]{s.name}[/]  {s.description}")
         out.print(f"  searched in: {where}{people}{shared}")
-        out.print(f"  sources:     {', '.join(sources)}")
+        none_here = "none here: set DOCSBOT_SOURCES, or doc_sets in docsbot.toml"
+        out.print(f"  sources:     {', '.join(sources) or none_here}")
         out.print(f"  owners:      {', '.join(s.owners) or '-'}")
         out.print(f"  indexed:     {docs} documents, {chunks} chunks")
 

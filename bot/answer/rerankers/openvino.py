@@ -4,11 +4,13 @@ The same token ids, length buckets and score (p(yes) from the no/yes rows of lm_
 pair's last token), and the same shared-prefix KV reuse, in one exported graph:
 
     (input_ids B x W, last_index B, past keys/values 1 x heads x P x dim per layer)
-        -> (no/yes logits B x 2, the new keys/values of row 0)
+        -> (hidden state at each row's last token B x H, the new keys/values of row 0)
 
 The question's prefix runs through it once with an empty past (P = 0) and its keys/values
-become the past of every batch of pairs. Rows are padded on the right: with causal attention a
-row's last real token never sees its padding, so the graph needs no attention mask.
+become the past of every batch of pairs. The two lm_head rows stay outside the graph, in fp32:
+int8 rows would shift every yes - no difference (by ~0.03 in p(yes) on the 0.6B model).
+Rows are padded on the right: with causal attention a row's last real token never sees its
+padding, so the graph needs no attention mask.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from indexer.openvino_runtime import (
     OpenVINOUnsupported,
     Runner,
     Steps,
+    calibration_ids,
     compile_ir,
     export_to_ir,
     or_torch,
@@ -42,6 +45,7 @@ from indexer.openvino_runtime import (
 
 log = get_logger(__name__)
 SETTING = "DOCSBOT_RERANKER_MODEL"
+HEAD = "no_yes_rows.npy"  # lm_head rows of "no" and "yes", fp32
 
 
 # Subclassed for the recipe's tokenization (`encode`) and length bucketing (`_batches`), which
@@ -60,6 +64,7 @@ class OpenVINOReranker(Qwen3Reranker):
         layers: int,
         kv_heads: int,
         head_dim: int,
+        no_yes_rows: np.ndarray,
         max_length: int = 8192,
         batch_size: int = 8,
     ) -> None:
@@ -76,6 +81,7 @@ class OpenVINOReranker(Qwen3Reranker):
         self.suffix_ids: list[int] = tokenizer.encode(SUFFIX, add_special_tokens=False)
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self._run = runner
+        self._no_yes = no_yes_rows.astype(np.float64)
         self._layers = layers
         self._kv_shape = (1, kv_heads, 0, head_dim)
 
@@ -123,6 +129,7 @@ class OpenVINOReranker(Qwen3Reranker):
             kv_heads=int(config.num_key_value_heads),
             head_dim=int(getattr(config, "head_dim", None) or 0)
             or int(config.hidden_size) // int(config.num_attention_heads),
+            no_yes_rows=np.load(entry / HEAD),
             max_length=max_length,
             batch_size=batch_size,
         )
@@ -149,8 +156,8 @@ class OpenVINOReranker(Qwen3Reranker):
         for row, rest in enumerate(rests):
             ids[row, : len(rest)] = rest
         last = np.asarray([len(r) - 1 for r in rests], dtype=np.int64)
-        (logits,) = self._call(ids, last, past, 1)
-        no_yes = logits.astype(np.float64)
+        (hidden,) = self._call(ids, last, past, 1)
+        no_yes = hidden.astype(np.float64) @ self._no_yes.T
         # p(yes) = exp(log_softmax(no, yes)[yes]), as Qwen3Reranker computes it.
         return 1.0 / (1.0 + np.exp(no_yes[:, 0] - no_yes[:, 1]))
 
@@ -181,8 +188,9 @@ def export_reranker(source: Path, target: Path, quantization: str, what: str) ->
         str(source), dtype=torch.float32, local_files_only=True
     ).eval()
     rows = [tokenizer.convert_tokens_to_ids("no"), tokenizer.convert_tokens_to_ids("yes")]
-    head = model.get_output_embeddings().weight[rows].detach().clone().float()
-    graph = PairScorer(model.get_decoder(), head).eval()
+    head = model.get_output_embeddings().weight[rows].detach().float().numpy()
+    np.save(target / HEAD, head)
+    graph = PairScorer(model.get_decoder()).eval()
     config = graph.body.config
     layers, heads, dim = config.num_hidden_layers, config.num_key_value_heads, config.head_dim
     past = tuple(torch.zeros((1, heads, 3, dim)) for _ in range(2 * layers))
@@ -198,8 +206,41 @@ def export_reranker(source: Path, target: Path, quantization: str, what: str) ->
     names = ["input_ids", "last_index"]
     for i in range(layers):
         names += [f"past_key.{i}", f"past_value.{i}"]
-    export_to_ir(graph, example, shapes, target, quantization=quantization, step=step, names=names)
+    export_to_ir(
+        graph,
+        example,
+        shapes,
+        target,
+        quantization=quantization,
+        step=step,
+        names=names,
+        calibration=lambda: calibration_inputs(tokenizer, names, (1, heads, 0, dim)),
+    )
     (target / "reranker.json").write_text(json.dumps({"versions": versions()}, indent=2))
+
+
+def calibration_inputs(
+    tokenizer: Any, names: list[str], empty_past: tuple[int, ...]
+) -> list[dict[str, np.ndarray]]:
+    """Whole question + section prompts (prefix included, so an empty past), as scored."""
+    from bot.answer.rerankers.qwen3 import PREFIX, SUFFIX, format_pair
+    from config.groups import DEFAULT_INSTRUCTION
+
+    windows = calibration_ids(tokenizer)
+    prefix = tokenizer.encode(PREFIX, add_special_tokens=False)
+    suffix = tokenizer.encode(SUFFIX, add_special_tokens=False)
+    empty = np.zeros(empty_past, dtype=np.float32)
+    out = []
+    for i, window in enumerate(windows):
+        question = tokenizer.decode(windows[(i + 7) % len(windows)][:16])
+        pair = format_pair(DEFAULT_INSTRUCTION, question, tokenizer.decode(window))
+        ids = prefix + tokenizer.encode(pair, add_special_tokens=False) + suffix
+        sample = {
+            "input_ids": np.asarray([ids], dtype=np.int64),
+            "last_index": np.asarray([len(ids) - 1], dtype=np.int64),
+        }
+        out.append(sample | {name: empty for name in names[2:]})
+    return out
 
 
 def _cache_class() -> type:
@@ -243,13 +284,12 @@ def _cache_class() -> type:
 
 
 class PairScorer(torch.nn.Module):
-    """The exported graph: the body on top of the prefix, two lm_head rows at each row's last
-    token (as Qwen3Reranker._score_rest), and row 0's keys/values for the prefix run."""
+    """The exported graph: the body on top of the prefix, the hidden state at each row's last
+    token (where Qwen3Reranker._score_rest reads it), and row 0's keys/values."""
 
-    def __init__(self, body: Any, no_yes_rows: torch.Tensor) -> None:
+    def __init__(self, body: Any) -> None:
         super().__init__()
         self.body = body
-        self.register_buffer("no_yes_rows", no_yes_rows)
         self.cache_class = _cache_class()
 
     def forward(
@@ -259,7 +299,7 @@ class PairScorer(torch.nn.Module):
         hidden = self.body(input_ids=input_ids, past_key_values=cache, use_cache=True)
         states = hidden.last_hidden_state
         last = states[torch.arange(states.shape[0]), last_index]
-        return (last @ self.no_yes_rows.T, *cache.new)
+        return (last, *cache.new)
 
 
 def open_reranker(settings: Settings, automatic: bool) -> OpenVINOReranker | None:
