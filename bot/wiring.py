@@ -107,6 +107,14 @@ class Backends:
         self.engine.dispose()
 
 
+def described(model: object) -> str:
+    """`Qwen/Qwen3-Reranker-0.6B (openvino int8)`: the name, and what runs it where known
+    (local models; a remote one is its name)."""
+    name = str(getattr(model, "name", "none"))
+    describe = getattr(model, "describe", None)
+    return f"{name} ({describe()})" if callable(describe) else name
+
+
 def open_database(settings: Settings) -> Engine:
     engine = make_engine(
         settings.database_url, settings.db_pool_size, settings.db_connect_timeout_s

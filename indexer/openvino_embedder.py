@@ -4,8 +4,10 @@ Same vectors as `LocalEmbedder` up to quantization (cosine >= 0.99 against torch
 in tests/test_openvino.py): the same tokenizer, prompts and truncation, last-token pooling and
 L2 normalisation. Texts are padded on the right and the graph is causal, so a text's last real
 token never sees padding and no attention mask is needed (left-padded rows come out as NaN in
-OpenVINO). sentence-transformers' own OpenVINO backend needs optimum-intel, which pins
-transformers < 5 here, hence the direct export.
+OpenVINO). Widths are padded up to a few fixed ones and batches cut into power-of-two sizes, so
+the CPU plugin builds kernels for a shape once and reuses them (each new shape costs it new
+kernels and buffers; see bot/answer/rerankers/openvino.py). sentence-transformers' own
+OpenVINO backend needs optimum-intel, which pins transformers < 5 here, hence the direct export.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from indexer.openvino_runtime import (
     OpenVINOUnsupported,
     Runner,
     Steps,
+    batch_pieces,
     calibration_ids,
     compile_ir,
     export_to_ir,
     or_torch,
+    padded_width,
     precision_of,
     runtime_version,
     source_dir,
@@ -56,6 +60,7 @@ def model_type(source: Path) -> str:
 
 class OpenVINOEmbedder:
     backend = "openvino"
+    fixed_shapes = True  # pad to a few shapes (False: exact shapes, for tests and benches)
 
     def __init__(
         self,
@@ -98,6 +103,7 @@ class OpenVINOEmbedder:
         self._counter_lock = threading.Lock()
         compiled = compile_ir(entry, dtype)
         self._run = Runner(compiled)
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
         self.precision = precision_of(compiled, quantization)
         native = int(meta["dim"])
         if dim is not None and dim > native:
@@ -128,17 +134,23 @@ class OpenVINOEmbedder:
     def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         if prompt:
             texts = [prompt + text for text in texts]
-        encoded = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation="longest_first",
-            max_length=self.max_tokens,
-            return_tensors="np",
-        )
-        ids = encoded["input_ids"].astype(np.int64)
-        last = encoded["attention_mask"].sum(axis=1).astype(np.int64) - 1
-        (pooled,) = self._run([ids, last])
-        return normalise(pooled[:, : self.dim])
+        rows = self.tokenizer(list(texts), truncation="longest_first", max_length=self.max_tokens)[
+            "input_ids"
+        ]
+        sizes = batch_pieces(len(rows), len(rows)) if self.fixed_shapes else [len(rows)]
+        pooled = []
+        start = 0
+        for size in sizes:
+            piece = rows[start : start + size]
+            start += size
+            longest = max(len(r) for r in piece)
+            width = padded_width(longest) if self.fixed_shapes else longest
+            ids = np.full((size, width), self.pad_id, dtype=np.int64)
+            for row, tokens in enumerate(piece):
+                ids[row, : len(tokens)] = tokens
+            last = np.asarray([len(r) - 1 for r in piece], dtype=np.int64)
+            pooled.append(self._run([ids, last])[0])
+        return normalise(np.concatenate(pooled)[:, : self.dim])
 
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:

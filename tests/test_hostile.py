@@ -25,6 +25,7 @@ from sqlalchemy import select
 from bot.queue.tables import Feedback, Question
 from bot.slack import blocks as kit
 from bot.slack import text as words
+from bot.slack.edge import RefusalLog
 from config.db import make_engine, make_session_factory
 from tests.conftest import MILVUS_DOCS, stop_process, subprocess_environment, wait_until
 from tests.fakes.openai_server import FakeOpenAI
@@ -311,3 +312,22 @@ def test_a_vote_counts_only_on_the_answer_it_was_clicked_on(serve: Serve) -> Non
     assert serve.send.click(kit.FEEDBACK_UP, str(row.id), **ok).status_code == 200
     wait_until(lambda: len(serve.votes()) >= 1, 30, "the vote")
     assert [(v.user_id, v.rating) for v in serve.votes()] == [("U2", "up")]
+
+
+def test_a_flood_of_refusals_is_one_line_a_minute_per_kind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    refusals = RefusalLog(lambda: now[0])
+    with caplog.at_level("WARNING", logger="docsbot.slack.edge"):
+        for _ in range(500):
+            refusals.refused("/slack/events", 90_000, "bad signature")
+        refusals.refused("/slack/events", 120, "timestamp too old or in the future")
+        now[0] += 61
+        refusals.refused("/slack/events", 90_000, "bad signature")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused /slack/events (90000 bytes): bad signature",
+        "refused /slack/events (120 bytes): timestamp too old or in the future",
+        "refused /slack/events (90000 bytes): bad signature; 499 more like it since the last "
+        "such line",
+    ]

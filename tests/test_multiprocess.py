@@ -215,7 +215,10 @@ def test_two_schedulers_run_each_slot_once_and_take_over_from_a_killed_holder(
     assert "took over the index lease" in (tmp_path / f"{survivor_name}.log").read_text()
 
 
-def test_two_bot_replicas_answer_forty_queued_questions_once_each(
+QUEUED = 24
+
+
+def test_two_bot_replicas_answer_twenty_four_queued_questions_once_each(
     tmp_path: Path, postgres_url: str, milvus_server: str
 ) -> None:
     env = shared_env(postgres_url, milvus_server, DOCSBOT_SOURCES=str(MILVUS_DOCS))
@@ -227,10 +230,14 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
     engine = make_engine(postgres_url)
     upgrade(engine)
     store = QuestionStore(make_session_factory(engine), max_queued=100)
-    for n in range(40):
+    for n in range(QUEUED):
         ts = f"1700000000.{n:06d}"
+        # Over eight channels: Slack allows one message a second per channel, which the bot
+        # keeps; in one channel the test would time Slack's limit, not the replicas. (The
+        # workspace's chat.update tier still paces the answers: QUEUED stays small.)
+        channel = f"C{n % 8}"
         store.record(
-            Incoming(f"Ev{n}", "mention", "T1", "C1", "U1", f"Question {n}: Windows?", ts, ts)
+            Incoming(f"Ev{n}", "mention", "T1", channel, "U1", f"Question {n}: Windows?", ts, ts)
         )
     with FakeSlack() as slack, FakeOpenAI() as openai:
         openai.chat_reply = "Run Milvus on Windows with Docker Desktop [1]."
@@ -260,7 +267,7 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
                         or 0
                     )
 
-            wait_until(lambda: answered() == 40, 240, "40 answers")
+            wait_until(lambda: answered() == QUEUED, 240, f"{QUEUED} answers")
         finally:
             for process, _ in replicas:
                 stop_process(process)
@@ -271,8 +278,8 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
         ]
     by_thread = Counter(params["ts"] for params in finals)
     posted = Counter(c.params.get("thread_ts") for c in slack.calls_to("chat.postMessage"))
-    assert len(posted) == 40 and set(posted.values()) == {1}  # one placeholder per question
-    assert len(by_thread) == 40 and set(by_thread.values()) == {1}  # one answer each
+    assert len(posted) == QUEUED and set(posted.values()) == {1}  # one placeholder per question
+    assert len(by_thread) == QUEUED and set(by_thread.values()) == {1}  # one answer each
     with store.sessions() as session:
         workers = {w.split(":")[1] for w in session.scalars(select(Question.worker_id))}
         attempts = set(session.scalars(select(Question.attempts)))
@@ -285,11 +292,12 @@ def test_two_bot_replicas_answer_forty_queued_questions_once_each(
     for name in ("bot-a", "bot-b"):
         text = (tmp_path / f"{name}.log").read_text()
         assert "Traceback" not in text
+        assert "will be unused" not in text  # Bolt's notice about SLACK_BOT_TOKEN, every start
         entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         answered_lines += [e for e in entries if e["message"].startswith("question ")]
     # JSON logs: every "question N answered" line carries N as question_id, for log search.
     ids = {e["question_id"] for e in answered_lines if " answered " in e["message"]}
-    assert len(ids) == 40
+    assert len(ids) == QUEUED
 
 
 if os.name != "posix":  # signals and milvus-lite server are POSIX-only

@@ -20,7 +20,13 @@ from config.settings import Settings
 from indexer import openvino_runtime
 from indexer.embedding import LocalEmbedder, build_embedder
 from indexer.model_cache import MANIFEST, ModelCache, models_dir
-from indexer.openvino_runtime import BackendUnavailable, choose_backend, openvino_installed
+from indexer.openvino_runtime import (
+    BackendUnavailable,
+    batch_pieces,
+    choose_backend,
+    openvino_installed,
+    padded_width,
+)
 
 INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 QUERY = "How do I reset my password?"
@@ -111,6 +117,79 @@ def test_reranker_scores_are_within_1e2_of_torch_fp32_in_the_same_order(
     assert ov_reranker.score(QUERY, DOCS[::-1]) == pytest.approx(got[::-1], abs=1e-3)
     assert ov_reranker.score(QUERY, []) == []
     assert ov_reranker.describe() == "openvino int8" and ov_reranker.device.type == "cpu"
+
+
+class Shapes:
+    """Wraps a model's Runner and records the shape of each call's input_ids."""
+
+    def __init__(self, run: Callable[..., list[np.ndarray]]) -> None:
+        self.run = run
+        self.seen: list[tuple[int, ...]] = []
+
+    def __call__(self, inputs: list[np.ndarray], outputs: int = 1) -> list[np.ndarray]:
+        self.seen.append(tuple(inputs[0].shape))
+        return self.run(inputs, outputs)
+
+
+FIXED_WIDTHS = {padded_width(n) for n in range(1, 8193)}
+
+
+def test_fixed_shapes_are_few_and_leave_no_gaps() -> None:
+    assert [padded_width(n) for n in (1, 32, 33, 250, 256, 257, 300, 513, 8000)] == [
+        32, 32, 64, 256, 256, 288, 320, 576, 8192,
+    ]  # fmt: skip
+    assert len(FIXED_WIDTHS) == 48 and 16 not in FIXED_WIDTHS
+    # Padding adds under 32 tokens, or under an eighth above 256.
+    assert all(0 <= padded_width(n) - n < max(32, n / 8) for n in range(1, 9000))
+    pieces = [[1], [2, 1], [4, 2, 1], [8], [8, 2, 1]]
+    assert [batch_pieces(n, 8) for n in (1, 3, 7, 8, 11)] == pieces
+    assert batch_pieces(5, 3) == [2, 2, 1] and batch_pieces(0, 8) == []
+
+
+def test_padding_to_fixed_shapes_does_not_move_a_score(
+    ov_reranker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pairs and the prefix run are right-padded to a few widths, batches cut to powers of
+    two: a row's last real token never sees its padding (causal attention), so each score is
+    what exact shapes give, and what the document gets scored alone."""
+    shapes = Shapes(ov_reranker._run)
+    monkeypatch.setattr(ov_reranker, "_run", shapes)
+    padded = ov_reranker.score(QUERY, DOCS)
+    alone = [ov_reranker.score(QUERY, [doc])[0] for doc in DOCS]
+
+    assert {w for _, w in shapes.seen} <= FIXED_WIDTHS
+    assert {b for b, _ in shapes.seen} <= {1, 2}  # batch_size 3: pieces of 2 and 1
+    assert alone == pytest.approx(padded, abs=1e-4)
+    monkeypatch.setattr(ov_reranker, "fixed_shapes", False)
+    shapes.seen.clear()
+    exact = ov_reranker.score(QUERY, DOCS)
+    assert not {w for _, w in shapes.seen} <= FIXED_WIDTHS  # the check above can fail
+    assert exact == pytest.approx(padded, abs=1e-4)
+
+
+def test_padding_to_fixed_shapes_does_not_move_a_vector(
+    ov_embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for texts, and for a question. (Unpadded, a call of fewer than 5 tokens in all
+    computes differently on the CPU, by ~1e-3: padding to 32 or more always avoids that path,
+    so the unpadded comparison is made on texts of 8 tokens or more.)"""
+    texts = [*DOCS, "a", "Is there a rate limit? " * 3]
+    shapes = Shapes(ov_embedder._run)
+    monkeypatch.setattr(ov_embedder, "_run", shapes)
+    padded = ov_embedder.embed_documents(texts)
+    alone = np.stack([ov_embedder.embed_documents([t])[0] for t in texts])
+    query = ov_embedder.embed_query(QUERY)
+
+    assert {w for _, w in shapes.seen} <= FIXED_WIDTHS
+    assert {b for b, _ in shapes.seen} <= {1, 2}
+    assert np.abs(alone - padded).max() <= 1e-4
+    monkeypatch.setattr(ov_embedder, "fixed_shapes", False)
+    shapes.seen.clear()
+    longer = [i for i, n in enumerate(ov_embedder.count_tokens(texts)) if n >= 8]
+    exact = ov_embedder.embed_documents([texts[i] for i in longer])
+    assert not {w for _, w in shapes.seen} <= FIXED_WIDTHS
+    assert np.abs(exact - padded[longer]).max() <= 1e-4
+    assert ov_embedder.embed_query(QUERY) == pytest.approx(query, abs=1e-4)
 
 
 def test_int8_static_reranker_is_close_too(tiny_models: dict[str, Path], ov_cache: Path) -> None:
@@ -360,3 +439,46 @@ def test_planned_says_what_will_run(
         openvino_runtime.planned(make_settings(backend="openvino", quantization="none"))
         == "openvino none"
     )
+
+
+def test_config_and_the_models_say_what_runs_them(
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_models: dict[str, Path],
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.answer.rerankers.qwen3 import Qwen3Reranker
+    from bot.cli.app import app
+    from bot.cli.operators import planned_models
+    from bot.wiring import described
+
+    monkeypatch.setattr(openvino_runtime, "openvino_installed", lambda: True)
+    monkeypatch.setattr(openvino_runtime, "is_x86", lambda: True)
+    monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr("indexer.hardware.pick_device", lambda setting: "cpu")
+    both = make_settings(dtype="auto", reranker_model="org/reranker")
+    assert planned_models(both) == ("openvino int8 (auto)", "openvino int8 (auto)")
+    remote = make_settings(embedding_url="http://emb:8000/v1", reranker_model=None)
+    assert planned_models(remote) == ("remote http://emb:8000/v1", "none")
+    monkeypatch.setattr(openvino_runtime, "openvino_installed", lambda: False)
+    embedding, _ = planned_models(make_settings(backend="openvino"))
+    assert embedding.startswith("unavailable: ") and "docsbot[openvino]" in embedding
+
+    monkeypatch.chdir(tmp_path)  # no docsbot.toml or .env of the checkout
+    monkeypatch.setenv("DOCSBOT_BACKEND", "torch")
+    monkeypatch.setenv("DOCSBOT_DTYPE", "bfloat16")
+    monkeypatch.setenv("DOCSBOT_RERANKER_MODEL", "none")
+    result = CliRunner().invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "embedding runs on      torch bfloat16" in lines
+    assert "reranker runs on       none" in lines
+
+    # What `serve` logs: the name and what runs it.
+    torch_fp32 = Qwen3Reranker.load(
+        str(tiny_models["reranker"]), device="cpu", dtype="float32", instruction=INSTRUCTION
+    )
+    assert (torch_fp32.backend, torch_fp32.precision) == ("torch", "float32")
+    assert described(torch_fp32) == f"{tiny_models['reranker']} (torch float32)"

@@ -139,6 +139,8 @@ def test_app_home_shows_the_numbers_and_lets_only_admins_reindex(ops: Ops) -> No
     assert REINDEX_ACTION not in text and f"<@{ADMIN}>" in text  # not an admin: no button
     # Pages of a folder without a base URL are file:// links: shown as names, not as links.
     assert "Most cited docs" in text and "<None|" not in text and "<file:" not in text
+    # What answers are made with, and what runs the local models.
+    assert "Answering with embedding: " in text and "(torch float32) · reranker: none" in text
 
     refused = ops.click_reindex("U1")
     assert "Only the admins" in view_text(refused["view"])

@@ -286,7 +286,7 @@ def serve(
     from bot.ops.reindex import IndexControl
     from bot.queue.store import QuestionStore
     from bot.slack.server import build_server, check_slack_settings, slack_client
-    from bot.wiring import make_answerer
+    from bot.wiring import described, make_answerer
 
     settings = settings_of(ctx)
     if port is not None:
@@ -322,8 +322,8 @@ def serve(
             where,
             settings.workers,
             backends.store.count(),
-            backends.embedder.name,
-            getattr(reranker, "name", "none") if reranker else "none",
+            described(backends.embedder),
+            described(reranker) if reranker else "none",
             settings.llm_model if answerer.llm else "none (extractive answers)",
             "another process" if no_scheduler else settings.index_schedule,
         )

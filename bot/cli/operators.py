@@ -300,7 +300,8 @@ def show_config(
         ),
     ] = False,
 ) -> None:
-    """Show the settings in effect (secrets masked) and where the index lives."""
+    """Show the settings in effect (secrets masked), where the index lives, and what the
+    models will run on (torch or OpenVINO, and in which precision)."""
     from config.specs import SourceSpec
 
     if markdown:
@@ -314,6 +315,29 @@ def show_config(
             specs = [SourceSpec.model_validate(s) for s in value]
             value = [spec.key if spec.is_git else spec.location for spec in specs] or "(none)"
         out.print(f"{name:22} {value}")
+    embedding, reranker = planned_models(settings)
+    out.print(f"{'embedding runs on':22} {embedding}")
+    out.print(f"{'reranker runs on':22} {reranker}")
+
+
+def planned_models(settings: Settings) -> tuple[str, str]:
+    """What the embedder and the reranker will run on, from the settings alone (no model is
+    loaded): `openvino int8 (auto)`, `torch auto`, `remote <url>`, `none`. Under `auto` a
+    model OpenVINO cannot export still falls back to torch when loaded; `serve` logs what
+    actually runs."""
+    from config.errors import UserError
+    from indexer.openvino_runtime import planned
+
+    try:
+        local = planned(settings)
+    except UserError as error:  # DOCSBOT_BACKEND=openvino without the extra, say
+        local = f"unavailable: {error}"
+    embedding = f"remote {settings.embedding_url}" if settings.embedding_url else local
+    if settings.reranker_model is None:
+        reranker = "none"
+    else:
+        reranker = f"remote {settings.reranker_url}" if settings.reranker_url else local
+    return embedding, reranker
 
 
 def register(app: typer.Typer) -> None:

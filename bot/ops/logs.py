@@ -73,6 +73,17 @@ class TextFormatter(logging.Formatter):
         return f"[q{qid}] {text}" if qid is not None else text
 
 
+class KnownNotices(logging.Filter):
+    """Third-party lines that say nothing to the person on call. Bolt reads SLACK_BOT_TOKEN
+    itself and warns on every start that the client's token (the same one) wins over it."""
+
+    DROPPED = ("`token` will be unused",)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(text in message for text in self.DROPPED)
+
+
 def quiet_progress_bars() -> None:
     """No "Loading weights" bars on every model load. transformers reads the switch when it is
     imported, which commands that load no model (`--help`, `stats`) never do: set it for then,
@@ -100,6 +111,7 @@ def setup_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -
         )
         handler.setFormatter(TextFormatter("%(message)s"))
     handler.addFilter(QuestionIdFilter())
+    handler.addFilter(KnownNotices())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     if level != "DEBUG":
         quiet_progress_bars()

@@ -7,8 +7,9 @@ In order, each step cheaper than the next and none trusting the body before the 
    five minutes: replays get 401 too). A request missing its headers is malformed (400);
 3. the shape: a JSON object, or a form whose `payload` is one. Slack signed it, so a body that
    does not parse is poison, not an attack: 200 and one warning, so Slack does not retry it.
-A refused request is logged as one line (path, size, reason), never its body: a forged 10 MB
-body must cost its sender more than it costs the bot.
+A refused request is logged as one line (path, size, reason), never its body, and each kind of
+refusal at most once a minute, with the count held back since: a forged 10 MB body must cost
+its sender more than it costs the bot, and a flood must not bury the log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,6 +31,31 @@ log = get_logger(__name__)
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_AGE_S = 5 * 60  # Slack's own rule for how old a signed request may be
 VERIFIED = "docsbot.verified"  # environ key: the edge checked this request
+
+
+class RefusalLog:
+    """One warning per kind of refusal per `every_s`; the ones held back are counted in the
+    next line of their kind."""
+
+    def __init__(self, clock: Callable[[], float], every_s: float = 60.0) -> None:
+        self.clock = clock
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+
+    def refused(self, path: str, size: int | None, reason: str) -> None:
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(reason)
+            if last is not None and now - last < self.every_s:
+                self._held[reason] += 1
+                return
+            held = self._held.pop(reason, 0)
+            self._last[reason] = now
+        bytes_part = f" ({size} bytes)" if size is not None else ""
+        since = f"; {held} more like it since the last such line" if held else ""
+        log.warning("refused %s%s: %s%s", path, bytes_part, reason, since)
 
 
 def _reply(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
@@ -67,6 +95,7 @@ class SlackEdge:
         self.secret = signing_secret.encode()
         self.max_bytes = max_bytes
         self.clock = clock
+        self.refusals = RefusalLog(time.monotonic)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -76,20 +105,20 @@ class SlackEdge:
         if environ.get("REQUEST_METHOD") != "POST":
             return _reply(start_response, "405 Method Not Allowed", "Slack posts here.\n")
         if not length_text.isdigit():
-            log.warning("refused %s: no Content-Length", path)
+            self.refusals.refused(path, None, "no Content-Length")
             return _reply(start_response, "411 Length Required", "Content-Length required.\n")
         size = int(length_text)
         if size > self.max_bytes:
-            log.warning("refused %s: %d bytes, over the %d-byte cap", path, size, self.max_bytes)
+            self.refusals.refused(path, size, f"over the {self.max_bytes}-byte cap")
             return _reply(start_response, "413 Content Too Large", "Too large.\n")
         body = environ["wsgi.input"].read(size)
         stamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
         signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
         if not stamp or not signature or not stamp.isdigit():
-            log.warning("refused %s (%d bytes): signature headers missing or malformed", path, size)
+            self.refusals.refused(path, size, "signature headers missing or malformed")
             return _reply(start_response, "400 Bad Request", "Malformed request.\n")
         if abs(self.clock() - int(stamp)) > MAX_AGE_S:
-            log.warning("refused %s (%d bytes): timestamp too old or in the future", path, size)
+            self.refusals.refused(path, size, "timestamp too old or in the future")
             return _reply(start_response, "401 Unauthorized", "Invalid request.\n")
         expected = (
             "v0="
@@ -98,7 +127,7 @@ class SlackEdge:
             ).hexdigest()
         )
         if not hmac.compare_digest(expected, signature):
-            log.warning("refused %s (%d bytes): bad signature", path, size)
+            self.refusals.refused(path, size, "bad signature")
             return _reply(start_response, "401 Unauthorized", "Invalid request.\n")
         if not well_formed(body, str(environ.get("CONTENT_TYPE") or "")):
             log.warning("signed request to %s (%d bytes) does not parse; dropped", path, size)

@@ -30,6 +30,7 @@ from bot.slack.edge import SlackEdge
 from bot.slack.gate import SlackGate, retry_handlers
 from bot.slack.home import HomeTab
 from bot.slack.responder import Responder
+from bot.wiring import described
 from config.logger import get_logger
 from config.settings import Settings, SettingsError
 
@@ -64,11 +65,14 @@ def check_slack_settings(settings: Settings) -> None:
         )
 
 
-def model_names(settings: Settings, answerer: Answerer) -> dict[str, str]:
+def model_names(settings: Settings, answerer: Answerer, *, runs_on: bool = False) -> dict[str, str]:
+    """Each question's record keeps the models' names; `runs_on` adds what runs the local ones
+    (`openvino int8`, `torch bfloat16`), for the Home tab."""
     reranker = answerer.retriever.reranker
+    embedder = answerer.retriever.embedder
     return {
-        "embedding": answerer.retriever.embedder.name,
-        "reranker": getattr(reranker, "name", "none") if reranker else "none",
+        "embedding": described(embedder) if runs_on else embedder.name,
+        "reranker": (described(reranker) if runs_on else reranker.name) if reranker else "none",
         "llm": settings.llm_model if answerer.llm and settings.llm_model else "none",
     }
 
@@ -299,7 +303,9 @@ def build_server(
     )
     responder = Responder(settings, store, answerer, gate, model_names(settings, answerer), metrics)
     pool = WorkerPool(store, responder, workers=settings.workers)
-    home = HomeTab(settings, store.sessions, gate, control, model_names(settings, answerer))
+    home = HomeTab(
+        settings, store.sessions, gate, control, model_names(settings, answerer, runs_on=True)
+    )
     deps = BotDeps(settings, store, gate, pool.wake, home)
     app = build_app(deps)
     return BotServer(settings, app, pool, store, socket_mode, control, metrics, gate)

@@ -7,10 +7,17 @@ pair's last token), and the same shared-prefix KV reuse, in one exported graph:
         -> (hidden state at each row's last token B x H, the new keys/values of row 0)
 
 The question's prefix runs through it once with an empty past (P = 0) and its keys/values
-become the past of every batch of pairs. The two lm_head rows stay outside the graph, in fp32:
-int8 rows would shift every yes - no difference (by ~0.03 in p(yes) on the 0.6B model).
+become the past of every batch of pairs. The two lm_head rows stay outside the graph, in fp32
+as in Qwen3Reranker: the score is their difference, which int8 rows would skew.
 Rows are padded on the right: with causal attention a row's last real token never sees its
-padding, so the graph needs no attention mask.
+padding, so the graph needs no attention mask. Every new input shape costs the CPU plugin new
+kernels and buffers (0.3-0.8 s a batch on the 0.6B model), and a new question brings new pair
+widths and batch sizes: so widths are padded up to a few fixed ones (`padded_width`), batches
+are cut into power-of-two sizes (`batch_pieces`), and the kernels built for the first questions
+serve the later ones. The prefix run is padded the same way and its keys/values cut back to
+the real prefix: the past that pairs attend to must stay exact, as the graph has no mask to
+hide padding there (a new past length costs nothing measurable: it only changes attention's
+shapes, not the weight multiplications').
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from indexer.openvino_runtime import (
     OpenVINOUnsupported,
     Runner,
     Steps,
+    batch_pieces,
     calibration_ids,
     compile_ir,
     export_to_ir,
     or_torch,
+    padded_width,
     precision_of,
     runtime_version,
     source_dir,
@@ -48,10 +57,11 @@ SETTING = "DOCSBOT_RERANKER_MODEL"
 HEAD = "no_yes_rows.npy"  # lm_head rows of "no" and "yes", fp32
 
 
-# Subclassed for the recipe's tokenization (`encode`) and length bucketing (`_batches`), which
-# must stay identical; the torch model and its cache are not used.
+# Subclassed for the recipe's tokenization (`encode`), which must stay identical, and its length
+# grouping (`_batches`, here on padded widths); the torch model and its cache are not used.
 class OpenVINOReranker(Qwen3Reranker):
     backend = "openvino"
+    fixed_shapes = True  # pad to a few shapes (False: exact shapes, for tests and benches)
 
     def __init__(
         self,
@@ -134,24 +144,41 @@ class OpenVINOReranker(Qwen3Reranker):
             batch_size=batch_size,
         )
 
-    def describe(self) -> str:
-        return f"{self.backend} {self.precision}"
-
     def _call(
         self, ids: np.ndarray, last: np.ndarray, past: list[np.ndarray], outputs: int
     ) -> list[np.ndarray]:
         return self._run([ids, last, *past], outputs=outputs)
 
+    def _width(self, longest: int) -> int:
+        return padded_width(longest) if self.fixed_shapes else longest
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Qwen3Reranker's length groups, on padded widths (rows that pad to the same width
+        group freely), each cut into power-of-two batches, longest rows first."""
+        if not self.fixed_shapes:
+            return super()._batches(lengths)
+        out = []
+        for group in super()._batches([padded_width(n) for n in lengths]):
+            group = sorted(group, key=lambda i: -lengths[i])
+            for size in batch_pieces(len(group), self.batch_size):
+                out.append(group[:size])
+                group = group[size:]
+        return out
+
     def _prefix_past(self, prefix: list[int]) -> list[np.ndarray]:
         empty = [np.zeros(self._kv_shape, dtype=np.float32) for _ in range(2 * self._layers)]
         if not prefix:
             return empty
-        ids = np.asarray([prefix], dtype=np.int64)
+        # Padded on the right like the pairs; keys/values up to the last real token are the
+        # same (causal attention), and only those are kept.
+        ids = np.full((1, self._width(len(prefix))), self.pad_id, dtype=np.int64)
+        ids[0, : len(prefix)] = prefix
         last = np.asarray([len(prefix) - 1], dtype=np.int64)
-        return self._call(ids, last, empty, 1 + 2 * self._layers)[1:]
+        new = self._call(ids, last, empty, 1 + 2 * self._layers)[1:]
+        return [np.ascontiguousarray(kv[:, :, : len(prefix)]) for kv in new]
 
     def _score_rests(self, past: list[np.ndarray], rests: list[list[int]]) -> np.ndarray:
-        width = max(len(r) for r in rests)
+        width = self._width(max(len(r) for r in rests))
         ids = np.full((len(rests), width), self.pad_id, dtype=np.int64)
         for row, rest in enumerate(rests):
             ids[row, : len(rest)] = rest

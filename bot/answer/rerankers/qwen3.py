@@ -71,6 +71,8 @@ def common_prefix_length(sequences: list[list[int]]) -> int:
 
 
 class Qwen3Reranker:
+    backend = "torch"
+
     def __init__(
         self,
         model: Any,
@@ -88,6 +90,7 @@ class Qwen3Reranker:
         self.batch_size = batch_size
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
+        self.precision = str(next(model.parameters()).dtype).removeprefix("torch.")
         no_id = tokenizer.convert_tokens_to_ids("no")
         yes_id = tokenizer.convert_tokens_to_ids("yes")
         head = model.get_output_embeddings().weight
@@ -131,6 +134,10 @@ class Qwen3Reranker:
             max_length=max_length,
             batch_size=batch_size,
         )
+
+    def describe(self) -> str:
+        """What runs it, for `docsbot serve`'s log and the Home tab: `torch bfloat16`."""
+        return f"{self.backend} {self.precision}"
 
     def encode(self, query: str, documents: Sequence[str]) -> list[list[int]]:
         """Token ids exactly as the recipe builds them (pair truncated, then wrapped)."""
