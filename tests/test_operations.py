@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from bot.answer.types import Answer, Citation
 from bot.cli.app import app
-from bot.ops.logs import setup_logging
+from bot.ops.logs import KnownNotices, setup_logging
 from bot.ops.reindex import IndexControl
 from bot.queue.store import Incoming, QuestionStore
 from bot.slack import blocks as kit
@@ -205,6 +205,31 @@ def test_json_logs_carry_the_question_id(ops: Ops) -> None:
     answered = [e for e in lines if e["message"].startswith("question 1 answered")]
     assert answered and answered[0]["question_id"] == 1 and answered[0]["level"] == "INFO"
     assert all({"time", "level", "logger", "message"} <= set(e) for e in lines)
+
+
+def test_waitress_queue_warnings_are_one_line_a_minute() -> None:
+    """waitress warns for every request that waits for a thread: a burst of 50 mentions gave
+    20 lines in a second (bench/slack_load.py). The person on call gets one a minute."""
+    now = [1000.0]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(KnownNotices(clock=lambda: now[0]))
+    queue, bolt = logging.getLogger("waitress.queue"), logging.getLogger("slack_bolt.App")
+    for logger in (queue, bolt):
+        logger.addHandler(handler)
+    try:
+        for depth in range(1, 21):
+            queue.warning("Task queue depth is %d", depth)
+        now[0] += 61
+        queue.warning("Task queue depth is %d", 3)
+        bolt.warning("As `installation_store` or `authorize` has been used, `token` will be unused")
+    finally:
+        for logger in (queue, bolt):
+            logger.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "Task queue depth is 1",
+        "Task queue depth is 3 (19 more such lines held back)",
+    ]
 
 
 def point_cli_at(settings: Settings, monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:

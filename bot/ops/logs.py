@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -74,14 +76,40 @@ class TextFormatter(logging.Formatter):
 
 
 class KnownNotices(logging.Filter):
-    """Third-party lines that say nothing to the person on call. Bolt reads SLACK_BOT_TOKEN
-    itself and warns on every start that the client's token (the same one) wins over it."""
+    """Third-party lines that say nothing to the person on call, or say it too often. Bolt
+    reads SLACK_BOT_TOKEN itself and warns on every start that the client's token (the same
+    one) wins over it: dropped. waitress warns "Task queue depth is N" for every request that
+    waits for a thread, 20 lines in one second of a burst: one a minute, with the count held
+    back."""
 
     DROPPED = ("`token` will be unused",)
+    THROTTLED = ("Task queue depth",)
+    EVERY_S = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+        self.lock = threading.Lock()  # the HTTP threads log at once
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(text in message for text in self.DROPPED)
+        if any(text in message for text in self.DROPPED):
+            return False
+        for text in self.THROTTLED:
+            if text not in message:
+                continue
+            with self.lock:
+                now = self.clock()
+                if now - self.last.get(text, -self.EVERY_S) < self.EVERY_S:
+                    self.held[text] = self.held.get(text, 0) + 1
+                    return False
+                self.last[text] = now
+                held = self.held.pop(text, 0)
+            if held:
+                record.msg, record.args = f"{message} ({held} more such lines held back)", None
+        return True
 
 
 def quiet_progress_bars() -> None:
