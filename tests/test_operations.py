@@ -228,7 +228,7 @@ def test_waitress_queue_warnings_are_one_line_a_minute() -> None:
             logger.removeHandler(handler)
     assert stream.getvalue().splitlines() == [
         "Task queue depth is 1",
-        "Task queue depth is 3 (19 more such lines held back)",
+        "Task queue depth is 3; 19 more like it since the last such line",
     ]
 
 

@@ -75,40 +75,56 @@ class TextFormatter(logging.Formatter):
         return f"[q{qid}] {text}" if qid is not None else text
 
 
+class Throttle:
+    """At most one line per key per `every_s`, for warnings a flood would repeat: `admit`
+    says how many were held back since the last one that passed, or None to hold this one."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, every_s: float = 60.0) -> None:
+        self.clock = clock
+        self.every_s = every_s
+        self._lock = threading.Lock()  # the HTTP threads log at once
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def admit(self, key: str) -> int | None:
+        with self._lock:
+            now = self.clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._held.pop(key, 0)
+
+
+def held_back(count: int) -> str:
+    return f"; {count} more like it since the last such line" if count else ""
+
+
 class KnownNotices(logging.Filter):
     """Third-party lines that say nothing to the person on call, or say it too often. Bolt
     reads SLACK_BOT_TOKEN itself and warns on every start that the client's token (the same
     one) wins over it: dropped. waitress warns "Task queue depth is N" for every request that
-    waits for a thread, 20 lines in one second of a burst: one a minute, with the count held
-    back."""
+    waits for a thread, 20 lines in one second of a burst: one a minute."""
 
     DROPPED = ("`token` will be unused",)
     THROTTLED = ("Task queue depth",)
-    EVERY_S = 60.0
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.clock = clock
-        self.last: dict[str, float] = {}
-        self.held: dict[str, int] = {}
-        self.lock = threading.Lock()  # the HTTP threads log at once
+        self.throttle = Throttle(clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if any(text in message for text in self.DROPPED):
             return False
         for text in self.THROTTLED:
-            if text not in message:
-                continue
-            with self.lock:
-                now = self.clock()
-                if now - self.last.get(text, -self.EVERY_S) < self.EVERY_S:
-                    self.held[text] = self.held.get(text, 0) + 1
+            if text in message:
+                held = self.throttle.admit(text)
+                if held is None:
                     return False
-                self.last[text] = now
-                held = self.held.pop(text, 0)
-            if held:
-                record.msg, record.args = f"{message} ({held} more such lines held back)", None
+                if held:
+                    record.msg, record.args = message + held_back(held), None
         return True
 
 

@@ -18,13 +18,12 @@ import hashlib
 import hmac
 import io
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from bot.ops.logs import Throttle, held_back
 from config.logger import get_logger
 
 log = get_logger(__name__)
@@ -34,28 +33,17 @@ VERIFIED = "docsbot.verified"  # environ key: the edge checked this request
 
 
 class RefusalLog:
-    """One warning per kind of refusal per `every_s`; the ones held back are counted in the
-    next line of their kind."""
+    """One warning per kind of refusal a minute; the ones held back are counted in the next
+    line of their kind."""
 
     def __init__(self, clock: Callable[[], float], every_s: float = 60.0) -> None:
-        self.clock = clock
-        self.every_s = every_s
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._held: Counter[str] = Counter()
+        self.throttle = Throttle(clock, every_s)
 
     def refused(self, path: str, size: int | None, reason: str) -> None:
-        now = self.clock()
-        with self._lock:
-            last = self._last.get(reason)
-            if last is not None and now - last < self.every_s:
-                self._held[reason] += 1
-                return
-            held = self._held.pop(reason, 0)
-            self._last[reason] = now
-        bytes_part = f" ({size} bytes)" if size is not None else ""
-        since = f"; {held} more like it since the last such line" if held else ""
-        log.warning("refused %s%s: %s%s", path, bytes_part, reason, since)
+        held = self.throttle.admit(reason)
+        if held is not None:
+            bytes_part = f" ({size} bytes)" if size is not None else ""
+            log.warning("refused %s%s: %s%s", path, bytes_part, reason, held_back(held))
 
 
 def _reply(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
