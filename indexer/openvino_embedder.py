@@ -33,6 +33,7 @@ from indexer.openvino_runtime import (
     Steps,
     batch_pieces,
     calibration_ids,
+    calibration_version,
     compile_ir,
     export_to_ir,
     or_torch,
@@ -90,6 +91,8 @@ class OpenVINOEmbedder:
             "quantization": quantization,
             "openvino": runtime_version(),
         }
+        if quantization == "int8-static":
+            key["calibration"] = calibration_version()
         what = f"{name} (embedder) to OpenVINO {quantization}"
         entry = ModelCache(cache_dir).get_or_build(
             key, lambda tmp: export_embedder(source, tmp, quantization, what), what
@@ -253,6 +256,7 @@ def export_embedder(source: Path, target: Path, quantization: str, what: str) ->
         step=step,
         names=("input_ids", "last_index"),
         calibration=lambda: calibration_inputs(st.tokenizer, str(st.prompts.get("query") or "")),
+        smooth_quant_alpha=0.75,
     )
 
 
@@ -261,7 +265,7 @@ def calibration_inputs(tokenizer: Any, query_prompt: str) -> list[dict[str, np.n
     prompt = tokenizer(query_prompt, add_special_tokens=False)["input_ids"] if query_prompt else []
     out = []
     for i, ids in enumerate(calibration_ids(tokenizer)):
-        row = (list(prompt) + ids[:40]) if i % 4 == 3 else ids
+        row = (list(prompt) + ids[:30]) if i % 5 == 4 else ids
         out.append(
             {
                 "input_ids": np.asarray([row], dtype=np.int64),

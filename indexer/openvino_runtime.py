@@ -8,6 +8,7 @@ inside the functions that need them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import logging
 import platform
@@ -37,41 +38,36 @@ HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.
 PRECISION_NAMES = {"bf16": "bfloat16", "f32": "float32", "f16": "float16"}
 
 
-# Calibration prose for int8-static: documentation-like English, from which inputs of varied
-# lengths are cut (activation ranges need realistic text, not random tokens).
-CALIBRATION_TEXT = (
-    "Install the package with pip, then run the setup command to create the configuration "
-    "file. The server listens on port 8080 by default; set the PORT variable to change it. "
-    "Every request must carry an API token in the Authorization header, and tokens expire "
-    "after thirty days. To rotate a token, open the account settings, choose Security and "
-    "create a new one before revoking the old. Collections hold documents with a primary key, "
-    "scalar fields and a vector field; create an index before searching, and load the "
-    "collection into memory. Queries accept filters such as `year > 2020 and lang == 'en'`, "
-    "and results are sorted by similarity. If a search is slow, check that the index type "
-    "suits the data size: HNSW is fast for millions of vectors but uses more memory than "
-    "IVF_FLAT. Backups are written nightly to object storage; restore one with `restore "
-    "--from <snapshot>`. Errors are logged with a request identifier, so support can trace "
-    "them. The command line tool prints its version with --version and its options with "
-    "--help. Upgrading from version 2 to 3 requires a schema migration: stop the writers, run "
-    "`migrate`, then start them again. Rate limits apply per workspace: more than 100 "
-    "requests per minute receive status 429 and should be retried with exponential backoff. "
-    "Why does my deployment fail with 'permission denied'? The service account lacks the "
-    "storage role; grant it and redeploy. How do I export my data? Use the export page, pick "
-    "JSON or CSV, and download the archive when the job completes. Single sign-on supports "
-    "SAML and OpenID Connect; map the groups claim to roles in the admin console."
-)
+# int8-static's calibration: sections of two other projects' documentation (HTTPX, Flask),
+# shipped with docsbot. Calibrated on 24 windows of a paragraph of invented prose, the 0.6B
+# embedder's vectors came out at min cosine 0.988 to fp32; on 64 windows of real documentation
+# at 0.997 (docs/cpu.md).
+CALIBRATION = Path(__file__).parent / "calibration" / "docs.txt"
+CALIBRATION_LENGTHS = (64, 128, 200, 280, 350, 420)
 
 
-def calibration_ids(tokenizer: Any, count: int = 24) -> list[list[int]]:
-    """`count` token windows of CALIBRATION_TEXT, 48 to 352 tokens long, at varied offsets."""
-    text = " ".join([CALIBRATION_TEXT] * 3)
-    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-    lengths = (48, 96, 160, 256, 352)
-    out = []
-    for i in range(count):
-        length = min(lengths[i % len(lengths)], len(ids) // 2)
-        start = (i * 37) % (len(ids) - length)
-        out.append(list(ids[start : start + length]))
+@functools.cache
+def calibration_sections() -> tuple[str, ...]:
+    text = CALIBRATION.read_text(encoding="utf-8")
+    return tuple(part.strip() for part in text.split("\n§\n")[1:] if part.strip())
+
+
+def calibration_version() -> str:
+    """Part of an int8-static export's cache key: new calibration text, new export."""
+    return hashlib.sha256(CALIBRATION.read_bytes()).hexdigest()[:12]
+
+
+def calibration_ids(tokenizer: Any, count: int = 64) -> list[list[int]]:
+    """`count` token windows, one from the start of each calibration section, 64 to 420 tokens
+    long in turn (sections too short for their length give what they have, 40 at least)."""
+    out: list[list[int]] = []
+    for section in calibration_sections():
+        ids = tokenizer(section, add_special_tokens=False, verbose=False)["input_ids"]
+        if len(ids) < 40:
+            continue
+        out.append(list(ids[: CALIBRATION_LENGTHS[len(out) % len(CALIBRATION_LENGTHS)]]))
+        if len(out) == count:
+            break
     return out
 
 
@@ -223,6 +219,7 @@ def export_to_ir(
     step: Callable[[str], None],
     names: Sequence[str] = (),
     calibration: Callable[[], list[dict[str, np.ndarray]]] | None = None,
+    smooth_quant_alpha: float | None = None,
 ) -> None:
     """torch.export -> openvino.convert_model -> nncf int8 -> target/model.xml.
 
@@ -230,6 +227,8 @@ def export_to_ir(
     `int8-static`: int8 weights and activations (nncf.quantize with SmoothQuant, calibrated on
     `calibration()`'s inputs): int8 matrix units (AMX, VNNI) do the work, about twice as fast
     on a CPU with AMX, where torch bf16 already runs on AMX and int8 weights alone gain nothing.
+    `smooth_quant_alpha` overrides nncf's SmoothQuant strength for MatMuls (0.95): the 0.6B
+    embedder came out closer to fp32 at 0.75, the reranker at the default.
     """
     import openvino
     import torch
@@ -256,11 +255,23 @@ def export_to_ir(
             raise OpenVINOUnsupported("int8-static needs calibration inputs for this model")
         samples = calibration()
         step(f"quantizing weights and activations to int8 on {len(samples)} calibration inputs")
+        advanced = (
+            {}
+            if smooth_quant_alpha is None
+            else {
+                "advanced_parameters": nncf.AdvancedQuantizationParameters(
+                    smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(
+                        matmul=smooth_quant_alpha
+                    )
+                )
+            }
+        )
         model = nncf.quantize(
             model,
             nncf.Dataset(samples),
             model_type=nncf.ModelType.TRANSFORMER,
             subset_size=len(samples),
+            **advanced,
         )
     else:
         step("keeping the weights unquantized")

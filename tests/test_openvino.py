@@ -193,8 +193,8 @@ def test_padding_to_fixed_shapes_does_not_move_a_vector(
 
 
 def test_int8_static_reranker_is_close_too(tiny_models: dict[str, Path], ov_cache: Path) -> None:
-    """Activations quantized as well, calibrated on built-in prose through the same graph
-    (empty past): still within 1e-2 of torch fp32, in the same order."""
+    """Activations quantized as well, calibrated on the shipped documentation through the same
+    graph (empty past): still within 1e-2 of torch fp32, in the same order."""
     from bot.answer.rerankers.openvino import OpenVINOReranker
     from bot.answer.rerankers.qwen3 import Qwen3Reranker
 
@@ -212,6 +212,41 @@ def test_int8_static_reranker_is_close_too(tiny_models: dict[str, Path], ov_cach
     got = static.score(QUERY, DOCS)
     assert got == pytest.approx(expected, abs=1e-2)
     assert np.argsort(got).tolist() == np.argsort(expected).tolist()
+
+
+def test_int8_static_embedder_is_close_too(tiny_models: dict[str, Path], ov_cache: Path) -> None:
+    from indexer.openvino_embedder import OpenVINOEmbedder
+
+    static = OpenVINOEmbedder(
+        str(tiny_models["embedder"]), cache_dir=ov_cache, quantization="int8-static"
+    )
+    torch_fp32 = LocalEmbedder(str(tiny_models["embedder"]), device="cpu", dtype="float32")
+    texts = [*DOCS, "Is there a rate limit? " * 3]
+
+    assert static.describe() == "openvino int8-static"
+    cosines = (static.embed_documents(texts) * torch_fp32.embed_documents(texts)).sum(axis=1)
+    assert cosines.min() >= 0.99
+
+
+def test_calibration_is_real_documentation_in_windows_of_varied_length(
+    tiny_models: dict[str, Path],
+) -> None:
+    """int8-static measures activation ranges on the documentation shipped in
+    indexer/calibration/ (HTTPX and Flask, BSD-3-Clause): 64 windows from 64 sections, of
+    every length from 64 to 420 tokens, and the export's cache key names that text."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_models["embedder"]))
+    sections = openvino_runtime.calibration_sections()
+    windows = openvino_runtime.calibration_ids(tokenizer)
+
+    assert len(sections) == 64 and all(len(s) >= 400 for s in sections)
+    assert any("httpx" in s for s in sections) and any("Flask" in s for s in sections)
+    assert len(windows) == 64 and {len(w) for w in windows} >= {64, 420}
+    assert len({tuple(w[:8]) for w in windows}) == 64  # every window from its own section
+    assert len(openvino_runtime.calibration_version()) == 12
+    licences = (openvino_runtime.CALIBRATION.parent / "LICENSES.md").read_text()
+    assert licences.count("Redistribution and use in source and binary forms") == 2
 
 
 # --- the cache: exported once, verified, rebuilt when unusable -------------------------------

@@ -42,6 +42,7 @@ from indexer.openvino_runtime import (
     Steps,
     batch_pieces,
     calibration_ids,
+    calibration_version,
     compile_ir,
     export_to_ir,
     or_torch,
@@ -120,6 +121,8 @@ class OpenVINOReranker(Qwen3Reranker):
             "quantization": quantization,
             "openvino": runtime_version(),
         }
+        if quantization == "int8-static":
+            key["calibration"] = calibration_version()
         what = f"{name} (reranker) to OpenVINO {quantization}"
         entry = ModelCache(cache_dir).get_or_build(
             key, lambda tmp: export_reranker(source, tmp, quantization, what), what
