@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -65,12 +65,7 @@ class LocalEmbedder:
             local_files_only=ref.local_only,
         )
         self.model.eval()
-        # Token counting gets its own tokenizer: it runs untruncated, and switching a shared
-        # fast tokenizer's truncation while a worker thread encodes a question (`serve`
-        # indexes on its schedule beside the workers) fails with "Already borrowed". Encoding
-        # itself always uses the same settings, so it needs no lock and queries never wait.
-        self._counter = copy.deepcopy(self.model.tokenizer)
-        self._counter_lock = threading.Lock()
+        self._counter = TokenCounter(self.model.tokenizer)
         native = int(self.model.get_embedding_dimension() or 0)
         if dim is not None and dim > native:
             raise ValueError(
@@ -118,28 +113,52 @@ class LocalEmbedder:
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sorting once over the whole run (not per call) keeps padding low in every batch.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = self.batch_size * 4
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            out[idx] = self._encode([texts[i] for i in idx], None)
-            if progress:
-                progress(len(idx))
-        return out
+        return longest_first(texts, self.dim, self.batch_size * 4, self._encode, progress)
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self._encode([text], self.query_prompt)[0]]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._counter(texts)
+
+
+class TokenCounter:
+    """Counts tokens on its own copy of a tokenizer: counting runs untruncated, and switching
+    a shared fast tokenizer's truncation while a worker thread encodes a question (`serve`
+    indexes on its schedule beside the workers) fails with "Already borrowed". Encoding
+    always uses the same settings, so it needs no lock and queries never wait."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = copy.deepcopy(tokenizer)
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        with self._counter_lock:
-            encoded = self._counter(
+        with self._lock:
+            encoded = self._tokenizer(
                 list(texts), add_special_tokens=False, verbose=False, truncation=False
             )
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+def longest_first(
+    texts: Sequence[str],
+    dim: int,
+    group: int,
+    encode: Callable[[list[str], str | None], np.ndarray],
+    progress: Progress | None,
+) -> np.ndarray:
+    """Documents embedded in groups of `group`, longest first, vectors in input order.
+    Sorting once over the whole run (not per call) keeps padding low in every batch."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for start in range(0, len(order), group):
+        idx = order[start : start + group]
+        out[idx] = encode([texts[i] for i in idx], None)
+        if progress:
+            progress(len(idx))
+    return out
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -12,9 +12,7 @@ OpenVINO backend needs optimum-intel, which pins transformers < 5 here, hence th
 
 from __future__ import annotations
 
-import copy
 import json
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import numpy as np
 
 from config.logger import get_logger
 from config.settings import Settings
-from indexer.embedding import QWEN3_QUERY_TEMPLATE, Progress
+from indexer.embedding import QWEN3_QUERY_TEMPLATE, Progress, TokenCounter, longest_first
 from indexer.hardware import ensure_loadable
 from indexer.model_cache import ModelCache, fingerprint, models_dir
 from indexer.openvino_runtime import (
@@ -101,9 +99,7 @@ class OpenVINOEmbedder:
         self.tokenizer: Any = AutoTokenizer.from_pretrained(
             str(entry / TOKENIZER), padding_side="right"
         )
-        # Token counting runs untruncated on its own copy: see LocalEmbedder.
-        self._counter = copy.deepcopy(self.tokenizer)
-        self._counter_lock = threading.Lock()
+        self._counter = TokenCounter(self.tokenizer)
         compiled = compile_ir(entry, dtype)
         self._run = Runner(compiled)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
@@ -140,7 +136,12 @@ class OpenVINOEmbedder:
         rows = self.tokenizer(list(texts), truncation="longest_first", max_length=self.max_tokens)[
             "input_ids"
         ]
-        sizes = batch_pieces(len(rows), len(rows)) if self.fixed_shapes else [len(rows)]
+        if self.fixed_shapes:
+            sizes = batch_pieces(len(rows), self.batch_size)
+        else:
+            sizes = [
+                min(self.batch_size, len(rows) - i) for i in range(0, len(rows), self.batch_size)
+            ]
         pooled = []
         start = 0
         for size in sizes:
@@ -158,30 +159,13 @@ class OpenVINOEmbedder:
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # Sorted by length over the whole run, so each batch pads little (as LocalEmbedder).
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = self.batch_size * 4
-        for start in range(0, len(order), step):
-            chunk = order[start : start + step]
-            for sub in range(0, len(chunk), self.batch_size):
-                idx = chunk[sub : sub + self.batch_size]
-                out[idx] = self._encode([texts[i] for i in idx], None)
-            if progress:
-                progress(len(chunk))
-        return out
+        return longest_first(texts, self.dim, self.batch_size * 4, self._encode, progress)
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self._encode([text], self.query_prompt)[0]]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        with self._counter_lock:
-            encoded = self._counter(
-                list(texts), add_special_tokens=False, verbose=False, truncation=False
-            )
-        return [len(ids) for ids in encoded["input_ids"]]
+        return self._counter(texts)
 
 
 def pooled_module(body: Any) -> Any:
