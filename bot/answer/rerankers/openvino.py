@@ -79,18 +79,9 @@ class OpenVINOReranker(Qwen3Reranker):
         max_length: int = 8192,
         batch_size: int = 8,
     ) -> None:
-        from bot.answer.rerankers.qwen3 import PREFIX, SUFFIX
-
-        self.name = name
-        self.instruction = instruction
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.tokenizer = tokenizer
+        self._set_prompt(tokenizer, name, instruction, max_length, batch_size)
         self.device = torch.device("cpu")  # what rerank_limit asks a local reranker
         self.precision = precision
-        self.prefix_ids: list[int] = tokenizer.encode(PREFIX, add_special_tokens=False)
-        self.suffix_ids: list[int] = tokenizer.encode(SUFFIX, add_special_tokens=False)
-        self.pad_id = int(tokenizer.pad_token_id or 0)
         self._run = runner
         self._no_yes = no_yes_rows.astype(np.float64)
         self._layers = layers

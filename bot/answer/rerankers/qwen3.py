@@ -84,11 +84,7 @@ class Qwen3Reranker:
         batch_size: int = 8,
     ) -> None:
         """Wrap a loaded Qwen3 causal LM; `load()` is the usual way in."""
-        self.name = name
-        self.instruction = instruction
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.tokenizer = tokenizer
+        self._set_prompt(tokenizer, name, instruction, max_length, batch_size)
         self.device = next(model.parameters()).device
         self.precision = str(next(model.parameters()).dtype).removeprefix("torch.")
         no_id = tokenizer.convert_tokens_to_ids("no")
@@ -97,6 +93,16 @@ class Qwen3Reranker:
         # Two rows of the vocabulary projection are all the score needs.
         self.yes_no_rows = head[[no_id, yes_id]].detach().clone().float()
         self.body = model.get_decoder()
+
+    def _set_prompt(
+        self, tokenizer: Any, name: str, instruction: str, max_length: int, batch_size: int
+    ) -> None:
+        """What `encode` and the batching need, whatever runs the model."""
+        self.name = name
+        self.instruction = instruction
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer
         self.prefix_ids: list[int] = tokenizer.encode(PREFIX, add_special_tokens=False)
         self.suffix_ids: list[int] = tokenizer.encode(SUFFIX, add_special_tokens=False)
         self.pad_id = int(tokenizer.pad_token_id or 0)
