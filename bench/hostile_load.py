@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,23 +33,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from servelib import free_port, quantile, wait_healthy  # noqa: E402
+
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.slack_server import FakeSlack, SlackSender, mention  # noqa: E402
 
 DOCS = ROOT / "tests" / "fixtures" / "milvus-docs"
 SECRET = "bench-secret"
 FORGED_BYTES = 5 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -88,15 +78,7 @@ def main() -> int:
         serve = subprocess.Popen([*docsbot, "serve"], cwd=work, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}/slack/events"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or serve.poll() is not None:
-                        raise SystemExit("serve did not start") from None
-                    time.sleep(0.3)
+            wait_healthy(port, serve, 120)
             stop = threading.Event()
             refused: collections.Counter[str] = collections.Counter()
             forged = b"x" * FORGED_BYTES

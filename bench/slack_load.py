@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,10 +36,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from servelib import free_port, quantile, wait_healthy  # noqa: E402
 
 from bot.slack import blocks as kit  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
@@ -55,17 +54,6 @@ QUESTIONS = [
     "How do I load a collection?",
     "What is the maximum vector dimension?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -108,15 +96,7 @@ def main() -> int:
         }
         serve = subprocess.Popen([*docsbot, "serve"], cwd=work, env=env)
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or serve.poll() is not None:
-                        raise SystemExit("serve did not start") from None
-                    time.sleep(0.3)
+            wait_healthy(port, serve, 180)
             url = f"http://127.0.0.1:{port}/slack/events"
             events = [
                 (
