@@ -62,24 +62,19 @@ from benchlib import (
 from indexer.embedding import LocalEmbedder
 from indexer.hardware import pick_dtype
 from indexer.openvino_runtime import openvino_installed
+from tests.fakes.tiny_qwen import write_sentence_transformers_files
 
 CACHE = Path(os.environ.get("DOCSBOT_BENCH_CACHE", "/tmp/docsbot-bench-cache"))
 MODEL_NAME = "qwen3-embedding-0.6b-random-seed0"
 T = TypeVar("T")
 MIN_TOKENS, MAX_TOKENS = 80, 350
-# Qwen/Qwen3-Embedding-0.6B's config_sentence_transformers.json prompts.
-PROMPTS = {
-    "query": "Instruct: Given a web search query, retrieve relevant passages that answer the "
-    "query\nQuery:",
-    "document": "",
-}
 
 
 def build_embedding_model(cache: Path, layers: int | None = None) -> tuple[Path, bool]:
     """The sentence-transformers model directory; (path, built now?). Reused when complete.
 
     Written in the layout Qwen/Qwen3-Embedding-0.6B publishes (the legacy sentence-transformers
-    files, as tests/fakes/tiny_qwen.py writes them): `SentenceTransformer.save()` of version 6
+    files, written by tests/fakes/tiny_qwen.py): `SentenceTransformer.save()` of version 6
     would record a chat-message input format, and every text would then be wrapped in the chat
     template, which the published model does not do.
     """
@@ -105,43 +100,7 @@ def build_embedding_model(cache: Path, layers: int | None = None) -> tuple[Path,
     torch.manual_seed(0)
     config = qwen3_config(num_hidden_layers=spec["num_hidden_layers"], pad_token_id=pad)
     Qwen3Model(config).eval().to(torch.bfloat16).save_pretrained(str(target))
-    files: dict[str, Any] = {
-        "modules.json": [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {
-                "idx": 1,
-                "name": "1",
-                "path": "1_Pooling",
-                "type": "sentence_transformers.models.Pooling",
-            },
-            {
-                "idx": 2,
-                "name": "2",
-                "path": "2_Normalize",
-                "type": "sentence_transformers.models.Normalize",
-            },
-        ],
-        "sentence_bert_config.json": {"max_seq_length": 8192, "do_lower_case": False},
-        "1_Pooling/config.json": {
-            "word_embedding_dimension": int(spec["hidden_size"]),
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": False,
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-            "pooling_mode_weightedmean_tokens": False,
-            "pooling_mode_lasttoken": True,
-            "include_prompt": True,
-        },
-        "config_sentence_transformers.json": {
-            "prompts": PROMPTS,
-            "default_prompt_name": None,
-            "similarity_fn_name": "cosine",
-        },
-    }
-    for name, content in files.items():
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        (target / name).write_text(json.dumps(content, indent=2))
-    (target / "2_Normalize").mkdir(exist_ok=True)
+    write_sentence_transformers_files(target, int(spec["hidden_size"]), max_seq_length=8192)
     marker.write_text(spec_json)
     return target, True
 

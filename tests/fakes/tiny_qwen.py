@@ -22,6 +22,7 @@ __all__ = [
     "build_embedder",
     "build_reranker",
     "build_tokenizer",
+    "write_sentence_transformers_files",
 ]
 
 # Qwen's chat-control tokens are "special" (dropped by skip_special_tokens) while the thinking
@@ -176,10 +177,18 @@ def build_embedder(path: Path, *, hidden_size: int = 64, layers: int = 2, seed: 
     model.save_pretrained(str(path), safe_serialization=True)
     tokenizer.save_pretrained(str(path))
 
-    # The sentence-transformers files are written by hand, in the legacy format the real
-    # Qwen3-Embedding repo ships, rather than via SentenceTransformer.save(): ST 6 would write its
-    # newer layout, and loading the *published* layout is what production actually does. It also
-    # keeps this builder independent of the ST version's module import paths.
+    write_sentence_transformers_files(path, hidden_size, max_seq_length=2048)
+    return path
+
+
+def write_sentence_transformers_files(path: Path, dim: int, *, max_seq_length: int) -> None:
+    """The sentence-transformers files of a Qwen3 embedder directory, last-token pooled and
+    normalised, with Qwen3-Embedding's prompts (also used by bench/embed_bench.py).
+
+    Written by hand, in the legacy format the real Qwen3-Embedding repo ships, rather than via
+    SentenceTransformer.save(): ST 6 would write its newer layout, and loading the *published*
+    layout is what production actually does. It also keeps this builder independent of the ST
+    version's module import paths."""
     _write_json(
         path / "modules.json",
         [
@@ -199,12 +208,13 @@ def build_embedder(path: Path, *, hidden_size: int = 64, layers: int = 2, seed: 
         ],
     )
     _write_json(
-        path / "sentence_bert_config.json", {"max_seq_length": 2048, "do_lower_case": False}
+        path / "sentence_bert_config.json",
+        {"max_seq_length": max_seq_length, "do_lower_case": False},
     )
     _write_json(
         path / "1_Pooling" / "config.json",
         {
-            "word_embedding_dimension": hidden_size,
+            "word_embedding_dimension": dim,
             "pooling_mode_cls_token": False,
             "pooling_mode_mean_tokens": False,
             "pooling_mode_max_tokens": False,
@@ -221,4 +231,3 @@ def build_embedder(path: Path, *, hidden_size: int = 64, layers: int = 2, seed: 
         path / "config_sentence_transformers.json",
         {"prompts": EMBEDDER_PROMPTS, "default_prompt_name": None, "similarity_fn_name": "cosine"},
     )
-    return path
