@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import MilvusClient
+
+from indexer.store import SetField, collection_layout
 
 SETS = ["s40", "s20", "s10a", "s10b", "s08", "s06", "s04", "s02"]
 SHARES = [0.40, 0.20, 0.10, 0.10, 0.08, 0.06, 0.04, 0.02]
@@ -55,40 +57,13 @@ VOCAB = 20_000
 Key = tuple[str, str, str]
 
 
+LAYOUTS: dict[str, SetField] = {"A": "partition key", "B": "indexed", "C": "none"}
+
+
 def create(client: MilvusClient, name: str, variant: str, dim: int) -> None:
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-    for field, length in [("source_key", 1024), ("path", 2048), ("title", 2048)]:
-        schema.add_field(field, DataType.VARCHAR, max_length=length)
-    schema.add_field("heading", DataType.VARCHAR, max_length=4096)
-    schema.add_field("url", DataType.VARCHAR, max_length=4096)
-    schema.add_field("text", DataType.VARCHAR, max_length=65535)
-    if variant != "C":
-        schema.add_field(
-            "doc_set", DataType.VARCHAR, max_length=64, is_partition_key=variant == "A"
-        )
-    schema.add_field(
-        "lexical",
-        DataType.VARCHAR,
-        max_length=65535,
-        enable_analyzer=True,
-        analyzer_params={"tokenizer": "standard"},
-    )
-    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(
-        Function(
-            name="content_bm25",
-            function_type=FunctionType.BM25,
-            input_field_names=["lexical"],
-            output_field_names=["sparse"],
-        )
-    )
-    index = client.prepare_index_params()
-    index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
-    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    if variant == "B":
-        index.add_index("doc_set", index_type="INVERTED")
+    """The store's own layout, with the doc set as a partition key (A), a plain field with an
+    INVERTED index (B, what docsbot uses) or absent (C)."""
+    schema, index = collection_layout(client, dim, LAYOUTS[variant])
     client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
 

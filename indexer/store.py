@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
@@ -36,6 +36,54 @@ SET_FIELD = "doc_set"
 SET_AS_PARTITION_KEY = False
 ANALYZER = {"tokenizer": "standard"}
 DELETE_BATCH = 500
+
+
+SetField = Literal["partition key", "indexed", "none"]
+
+
+def collection_layout(client: MilvusClient, dim: int, set_field: SetField) -> tuple[Any, Any]:
+    """The collection's schema and index parameters. `set_field` is how the doc set is stored:
+    bench/docset_filter_bench.py measures the three on this same layout."""
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("source_key", DataType.VARCHAR, max_length=1024)
+    schema.add_field("path", DataType.VARCHAR, max_length=2048)
+    schema.add_field("title", DataType.VARCHAR, max_length=2048)
+    schema.add_field("heading", DataType.VARCHAR, max_length=4096)
+    schema.add_field("url", DataType.VARCHAR, max_length=4096)
+    schema.add_field("text", DataType.VARCHAR, max_length=65535)
+    if set_field != "none":
+        schema.add_field(
+            SET_FIELD,
+            DataType.VARCHAR,
+            max_length=64,
+            is_partition_key=set_field == "partition key",
+        )
+    # BM25 reads `lexical`: the stemmed, stop-word-free text with title and headings weighted
+    # (see indexer.lexical); the analyzer only has to split it on spaces.
+    schema.add_field(
+        "lexical",
+        DataType.VARCHAR,
+        max_length=65535,
+        enable_analyzer=True,
+        analyzer_params=ANALYZER,
+    )
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(
+        Function(
+            name="content_bm25",
+            function_type=FunctionType.BM25,
+            input_field_names=["lexical"],
+            output_field_names=["sparse"],
+        )
+    )
+    index = client.prepare_index_params()
+    index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    if set_field == "indexed":
+        index.add_index(SET_FIELD, index_type="INVERTED")
+    return schema, index
 
 
 class IndexMismatch(UserError, RuntimeError):
@@ -115,41 +163,8 @@ class MilvusStore:
         self.load()
 
     def create(self) -> None:
-        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-        schema.add_field("source_key", DataType.VARCHAR, max_length=1024)
-        schema.add_field("path", DataType.VARCHAR, max_length=2048)
-        schema.add_field("title", DataType.VARCHAR, max_length=2048)
-        schema.add_field("heading", DataType.VARCHAR, max_length=4096)
-        schema.add_field("url", DataType.VARCHAR, max_length=4096)
-        schema.add_field("text", DataType.VARCHAR, max_length=65535)
-        schema.add_field(
-            SET_FIELD, DataType.VARCHAR, max_length=64, is_partition_key=SET_AS_PARTITION_KEY
-        )
-        # BM25 reads `lexical`: the stemmed, stop-word-free text with title and headings
-        # weighted (see indexer.lexical); the analyzer only has to split it on spaces.
-        schema.add_field(
-            "lexical",
-            DataType.VARCHAR,
-            max_length=65535,
-            enable_analyzer=True,
-            analyzer_params=ANALYZER,
-        )
-        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dim)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(
-            Function(
-                name="content_bm25",
-                function_type=FunctionType.BM25,
-                input_field_names=["lexical"],
-                output_field_names=["sparse"],
-            )
-        )
-        index = self.client.prepare_index_params()
-        index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        if not SET_AS_PARTITION_KEY:
-            index.add_index(SET_FIELD, index_type="INVERTED")
+        set_field: SetField = "partition key" if SET_AS_PARTITION_KEY else "indexed"
+        schema, index = collection_layout(self.client, self.dim, set_field)
         self.client.create_collection(
             self.collection,
             schema=schema,
