@@ -11,10 +11,10 @@ no medians (Milvus Lite's BM25 scores can differ a little between two builds of 
 Printed: one Markdown table (the README's), with `chunk-rrf` (the fusion before, per chunk)
 beside `hybrid` (the fusion of bot.answer.retrieval), and whether hybrid keeps within 0.02 of
 its best single retriever on recall@1 and recall@5 on every set. The exit status is 1 when it
-does not. --tune cross-validates the fusion (RRF, min-max, DBSF, z-score, confidence gap;
-BM25's weight) over the sets marked for tuning: choose on half of them, report on the other
-half (five sets: two and three), then swap; and prints the fusion this procedure picks
-(docs/evaluation.md).
+does not. --tune cross-validates the fusion (RRF, min-max, DBSF, z-score, confidence gap,
+for both rankings or for BM25's alone; BM25's weight) over the sets marked for tuning: choose
+on half of them, report on the other half (six sets: three and three), then swap; and prints
+the fusion this procedure picks (docs/evaluation.md).
 
     .venv/bin/python bench/quality.py                      # every set whose corpus is present
     .venv/bin/python bench/quality.py flask hugo           # some sets
@@ -219,12 +219,17 @@ def table(results: dict[str, Results], sizes: dict[str, int]) -> str:
 # --- cross-validation of the fusion ------------------------------------------------------------
 
 # Two grids: the normalisation alone, both retrievers weighing the same (RRF's k; min-max,
-# DBSF, z-score, or min-max times each ranking's confidence at 2, 5 or 10: bot.answer.fusion);
+# DBSF, z-score, or min-max times each ranking's confidence at 2, 5 or 10, for both rankings
+# or for BM25's alone: bot.answer.fusion);
 # and the same with BM25's weight tuned too. The first run's fusions come first: a tie keeps them.
 EQUAL = (
     [Fusion(method="rrf", k=k) for k in (60, 2, 5, 10, 20)]
     + [Fusion(method="minmax"), Fusion(method="dbsf"), Fusion(method="zscore")]
     + [Fusion(method="gap", gap_at=at) for at in (2, 5, 10)]
+    # Added later: dense min-max, BM25 judged by how far its first hit stands out (the gap at
+    # 2, 5, 10; DBSF; z-score), since only BM25's scores say nothing across questions.
+    + [Fusion(method="minmax", bm25_method="gap", gap_at=at) for at in (2, 5, 10)]
+    + [Fusion(method="minmax", bm25_method=m) for m in ("dbsf", "zscore")]
 )
 WEIGHTED = EQUAL + [
     dataclasses.replace(f, bm25_weight=w) for f in EQUAL for w in (0.5, 0.75, 1.25, 1.5)

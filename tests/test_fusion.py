@@ -162,6 +162,27 @@ def test_an_unconfident_bm25_first_hit_does_not_outvote_a_confident_dense_one() 
     assert ids(Fusion(method="gap", gap_at=2).fuse(dense, sure, 3))[0] == "b1"
 
 
+def test_bm25_can_be_scaled_apart_from_dense() -> None:
+    # Dense is sure of a and b over the rest, a little more of a; BM25's first four are
+    # near-equal. The gap at 2 on both discounts dense's near-equal pair to almost nothing and
+    # BM25's unsure b decides; on BM25 alone, dense's order stands.
+    dense = ranked("abcde", 0.80, 0.79, 0.55, 0.50, 0.40)
+    bm25 = ranked("bxyza", 10.0, 9.9, 9.8, 9.7, 2.0)
+    both = Fusion(method="gap", gap_at=2).fuse(dense, bm25, 3)
+    # a 0.025 * 1 + 0; b 0.025 * 0.975 + 0.0125 * 1.
+    assert ids(both)[:2] == ["b1", "a1"]
+    assert [h.score for h in both[:2]] == pytest.approx([0.036875, 0.025])
+    only_bm25 = Fusion(method="minmax", bm25_method="gap", gap_at=2).fuse(dense, bm25, 3)
+    # a 1 + 0; b 0.975 + 0.0125.
+    assert ids(only_bm25)[:2] == ["a1", "b1"]
+    assert [h.score for h in only_bm25[:2]] == pytest.approx([1.0, 0.9875])
+    # The per-ranking scales are the same functions the symmetric fusions use.
+    same = Fusion(method="minmax", bm25_method="minmax").fuse(dense, bm25, 5)
+    assert [(h.id, h.score) for h in same] == [
+        (h.id, h.score) for h in Fusion(method="minmax").fuse(dense, bm25, 5)
+    ]
+
+
 @pytest.mark.parametrize("method", ["minmax", "dbsf", "zscore", "gap"])
 def test_every_score_fusion_reads_negated_bm25_scores_from_the_ranking(method: str) -> None:
     dense = ranked("abcd", 0.9, 0.7, 0.6, 0.2)

@@ -44,7 +44,9 @@ class Fusion:
     scale within its ranking: `minmax` rescaled to [0, 1]; `dbsf` mean -/+ 3 standard
     deviations to 0/1, clipped; `zscore` standard scores; `gap` min-max times the ranking's
     confidence for this question (the share of its range between its first and `gap_at`-th
-    hit). The dense weight is 1; `bm25_weight` is BM25's. The defaults are the choice of
+    hit). `bm25_method`, when set, scales BM25's ranking differently from dense's (not with
+    rrf): cosines are bounded and comparable across questions, BM25 scores are neither. The
+    dense weight is 1; `bm25_weight` is BM25's. The defaults are the choice of
     cross-validation over several corpora (bench/quality.py --tune, docs/evaluation.md).
     """
 
@@ -53,6 +55,7 @@ class Fusion:
     bm25_weight: float = 1.0
     per_section: bool = True
     gap_at: int = GAP_AT  # gap only
+    bm25_method: FusionMethod | None = None  # None: as `method`
 
     def weighted(self, bm25_share: float) -> Fusion:
         """This fusion with BM25's weight scaled by `bm25_share` (0: dense alone)."""
@@ -63,12 +66,13 @@ class Fusion:
         weights = (1.0, self.bm25_weight)
         if self.method == "rrf":
             return rrf_fuse([dense, bm25], limit, k=self.k, weights=weights, key=key)
-        return score_fuse([dense, bm25], limit, self.scale(), weights=weights, key=key)
+        scales = [self.scale(self.method), self.scale(self.bm25_method or self.method)]
+        return score_fuse([dense, bm25], limit, scales, weights=weights, key=key)
 
-    def scale(self) -> Scale:
-        if self.method == "gap":
+    def scale(self, method: FusionMethod) -> Scale:
+        if method == "gap":
             return gap_scale(self.gap_at)
-        return {"minmax": minmax_scale, "dbsf": dbsf_scale, "zscore": zscore_scale}[self.method]
+        return {"minmax": minmax_scale, "dbsf": dbsf_scale, "zscore": zscore_scale}[method]
 
 
 def _grouped(
@@ -140,17 +144,22 @@ def rrf_fuse(
 def score_fuse(
     rankings: Sequence[Sequence[Hit]],
     limit: int,
-    scale: Scale,
+    scale: Scale | Sequence[Scale],
     *,
     weights: Sequence[float] | None = None,
     key: Callable[[Hit], Hashable] = chunk_key,
 ) -> list[Hit]:
-    """Weighted sum of each ranking's scores put on a common scale by `scale` (a group's score
-    is its best chunk's): cosine similarities and BM25 scores live on different scales. A
-    group a ranking did not return gets that ranking's `missing` value."""
+    """Weighted sum of each ranking's scores put on a common scale by `scale` (one for all, or
+    one per ranking; a group's score is its best chunk's): cosine similarities and BM25 scores
+    live on different scales. A group a ranking did not return gets that ranking's `missing`
+    value."""
     grouped = [_grouped(ranking, key) for ranking in rankings]
     weights = weights or [1.0] * len(rankings)
-    scaled = [scale(_oriented([hit.score for _g, _r, hit in ranking])) for ranking in grouped]
+    scales = [scale] * len(rankings) if callable(scale) else list(scale)
+    scaled = [
+        each(_oriented([hit.score for _g, _r, hit in ranking]))
+        for each, ranking in zip(scales, grouped, strict=True)
+    ]
     first = _first_seen(grouped)
     scores = dict.fromkeys(first, 0.0)
     for weight, ranking, (normalised, missing) in zip(weights, grouped, scaled, strict=True):
