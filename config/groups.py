@@ -229,12 +229,13 @@ class Models(BaseModel):
         description="Runtime of the local Qwen3 models: `openvino` (CPU only, needs "
         '`pip install "docsbot[openvino]"`; exported once into `models/` beside the index), '
         "`torch`, or `auto`: OpenVINO on an x86 CPU with the extra installed and "
-        "`DOCSBOT_DTYPE=auto` (with AMX, only for `DOCSBOT_QUANTIZATION=int8-static`), else torch",
+        "`DOCSBOT_DTYPE=auto` (with AMX, only with `DOCSBOT_QUANTIZATION=int8-static`), else torch",
     )
     quantization: Literal["int8", "int8-static", "none"] = Field(
-        "int8",
-        description="OpenVINO models: `int8` weights, `int8-static` (weights and activations, "
-        "calibrated; about 2x faster on CPUs with AMX, check answers on your docs), or `none`; "
+        "int8-static",
+        description="OpenVINO models: `int8-static` (int8 weights and activations, calibrated "
+        "on documentation: the fastest and, measured, the closest to float32; its one-time "
+        "export takes minutes), `int8` (weights only: exports in about a minute), or `none`; "
         "torch uses `DOCSBOT_DTYPE`",
     )
 

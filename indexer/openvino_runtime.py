@@ -128,8 +128,8 @@ def cpu_has_amx() -> bool:
 def choose_backend(settings: Settings) -> tuple[Backend, bool]:
     """(backend, chosen by `auto`?). `auto` takes OpenVINO only where it is known to pay: an
     x86 CPU, the extra installed, DOCSBOT_DTYPE left to `auto` (a pinned torch precision is a
-    request for torch's numbers), and either no AMX or DOCSBOT_QUANTIZATION=int8-static (on
-    AMX, torch bf16 matches int8 weights; see docs/cpu.md)."""
+    request for torch's numbers), and either no AMX or DOCSBOT_QUANTIZATION=int8-static, the
+    default (on AMX, torch bf16 matches int8 weights alone; see docs/cpu.md)."""
     if settings.backend == "torch":
         return "torch", False
     if settings.backend == "openvino":

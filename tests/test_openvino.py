@@ -380,11 +380,12 @@ def test_auto_picks_openvino_only_on_a_cpu_with_the_extra(
     monkeypatch.setattr(openvino_runtime, "is_x86", lambda: True)
     monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: False)
     assert choose_backend(make_settings(dtype="auto")) == ("openvino", True)
-    # With AMX, torch bf16 matches int8 weights: only int8-static is worth the switch.
+    assert choose_backend(make_settings(dtype="auto", quantization="int8")) == ("openvino", True)
+    # With AMX, torch bf16 matches int8 weights: only int8-static (the default) is worth it.
     monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: True)
-    assert choose_backend(make_settings(dtype="auto")) == ("torch", True)
-    static = make_settings(dtype="auto", quantization="int8-static")
-    assert choose_backend(static) == ("openvino", True)
+    assert choose_backend(make_settings(dtype="auto")) == ("openvino", True)
+    weights_only = make_settings(dtype="auto", quantization="int8")
+    assert choose_backend(weights_only) == ("torch", True)
     monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: False)
     # A pinned torch precision, a GPU, or an explicit torch keep torch.
     assert choose_backend(make_settings(dtype="float32")) == ("torch", True)
@@ -419,7 +420,7 @@ def test_auto_keeps_models_it_does_not_know_on_torch(
 def test_settings_name_the_backend_and_the_quantization() -> None:
     settings = Settings(backend="openvino", quantization="none")
     assert (settings.backend, settings.quantization) == ("openvino", "none")
-    assert (Settings().backend, Settings().quantization) == ("auto", "int8")
+    assert (Settings().backend, Settings().quantization) == ("auto", "int8-static")
     with pytest.raises(ValueError, match="backend"):
         Settings(backend="onnx")
 
@@ -444,6 +445,7 @@ def test_build_embedder_and_reranker_use_openvino_when_asked(
         reranker_model=str(tiny_models["reranker"]),
         reranker_instruction=INSTRUCTION,
         backend="openvino",
+        quantization="int8",  # the fixtures' exports, already in the cache
     )
     assert models_dir(settings) == ov_cache
 
@@ -467,7 +469,9 @@ def test_planned_says_what_will_run(
     monkeypatch.setattr(openvino_runtime, "is_x86", lambda: True)
     monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: False)
 
-    assert openvino_runtime.planned(make_settings(dtype="auto")) == "openvino int8 (auto)"
+    assert openvino_runtime.planned(make_settings(dtype="auto")) == "openvino int8-static (auto)"
+    weights_only = make_settings(dtype="auto", quantization="int8")
+    assert openvino_runtime.planned(weights_only) == "openvino int8 (auto)"
     assert openvino_runtime.planned(make_settings(dtype="float32")) == "torch float32 (auto)"
     assert openvino_runtime.planned(make_settings(backend="torch")) == "torch float32"
     assert (
@@ -494,7 +498,7 @@ def test_config_and_the_models_say_what_runs_them(
     monkeypatch.setattr(openvino_runtime, "cpu_has_amx", lambda: False)
     monkeypatch.setattr("indexer.hardware.pick_device", lambda setting: "cpu")
     both = make_settings(dtype="auto", reranker_model="org/reranker")
-    assert planned_models(both) == ("openvino int8 (auto)", "openvino int8 (auto)")
+    assert planned_models(both) == ("openvino int8-static (auto)",) * 2
     remote = make_settings(embedding_url="http://emb:8000/v1", reranker_model=None)
     assert planned_models(remote) == ("remote http://emb:8000/v1", "none")
     monkeypatch.setattr(openvino_runtime, "openvino_installed", lambda: False)
