@@ -234,9 +234,9 @@ class Models(BaseModel):
     quantization: Literal["int8", "int8-static", "none"] = Field(
         "int8-static",
         description="OpenVINO models: `int8-static` (int8 weights and activations, calibrated "
-        "on documentation: the fastest and, measured, the closest to float32; its one-time "
-        "export takes minutes), `int8` (weights only: exports in about a minute), or `none`; "
-        "torch uses `DOCSBOT_DTYPE`",
+        "on documentation: the fastest; its one-time export takes several minutes), `int8` "
+        "(weights only: exports in about a minute, slower), or `none`; torch uses "
+        "`DOCSBOT_DTYPE`",
     )
 
     @field_validator("reranker_model", "embedding_url", "reranker_url", mode="before")
