@@ -13,7 +13,7 @@ OpenVINO backend needs optimum-intel, which pins transformers < 5 here, hence th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from indexer.openvino_runtime import (
     calibration_ids,
     calibration_version,
     compile_ir,
+    document_width,
     export_to_ir,
     or_torch,
     padded_width,
@@ -130,36 +131,52 @@ class OpenVINOEmbedder:
     def describe(self) -> str:
         return f"{self.backend} {self.precision}"
 
-    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+    def _encode(
+        self,
+        texts: Sequence[str],
+        prompt: str | None,
+        width_of: Callable[[int], int] = padded_width,
+    ) -> np.ndarray:
         if prompt:
             texts = [prompt + text for text in texts]
         rows = self.tokenizer(list(texts), truncation="longest_first", max_length=self.max_tokens)[
             "input_ids"
         ]
+        # Batched by token count, longest first (callers sort by characters, which only
+        # approximate it): rows of a batch then pad to nearly the same width.
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         if self.fixed_shapes:
             sizes = batch_pieces(len(rows), self.batch_size)
         else:
             sizes = [
                 min(self.batch_size, len(rows) - i) for i in range(0, len(rows), self.batch_size)
             ]
-        pooled = []
+        out: np.ndarray | None = None
         start = 0
         for size in sizes:
-            piece = rows[start : start + size]
+            piece = order[start : start + size]
             start += size
-            longest = max(len(r) for r in piece)
-            width = padded_width(longest) if self.fixed_shapes else longest
+            longest = max(len(rows[i]) for i in piece)
+            width = width_of(longest) if self.fixed_shapes else longest
             ids = np.full((size, width), self.pad_id, dtype=np.int64)
-            for row, tokens in enumerate(piece):
-                ids[row, : len(tokens)] = tokens
-            last = np.asarray([len(r) - 1 for r in piece], dtype=np.int64)
-            pooled.append(self._run([ids, last])[0])
-        return normalise(np.concatenate(pooled)[:, : self.dim])
+            for row, i in enumerate(piece):
+                ids[row, : len(rows[i])] = rows[i]
+            last = np.asarray([len(rows[i]) - 1 for i in piece], dtype=np.int64)
+            pooled = self._run([ids, last])[0]
+            if out is None:
+                out = np.zeros((len(rows), pooled.shape[1]), dtype=np.float32)
+            out[piece] = pooled
+        if out is None:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return normalise(out[:, : self.dim])
+
+    def _encode_documents(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        return self._encode(texts, prompt, document_width)
 
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return longest_first(texts, self.dim, self.batch_size * 4, self._encode, progress)
+        return longest_first(texts, self.dim, self.batch_size * 4, self._encode_documents, progress)
 
     def embed_query(self, text: str) -> list[float]:
         return [float(x) for x in self._encode([text], self.query_prompt)[0]]

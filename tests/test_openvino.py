@@ -24,6 +24,7 @@ from indexer.openvino_runtime import (
     BackendUnavailable,
     batch_pieces,
     choose_backend,
+    document_width,
     openvino_installed,
     padded_width,
 )
@@ -132,6 +133,7 @@ class Shapes:
 
 
 FIXED_WIDTHS = {padded_width(n) for n in range(1, 8193)}
+DOCUMENT_WIDTHS = {document_width(n) for n in range(1, 8193)}
 
 
 def test_fixed_shapes_are_few_and_leave_no_gaps() -> None:
@@ -141,6 +143,11 @@ def test_fixed_shapes_are_few_and_leave_no_gaps() -> None:
     assert len(FIXED_WIDTHS) == 48 and 16 not in FIXED_WIDTHS
     # Padding adds under 32 tokens, or under an eighth above 256.
     assert all(0 <= padded_width(n) - n < max(32, n / 8) for n in range(1, 9000))
+    # Documents: every 16 tokens up to 512, then the same widths; never 16.
+    assert [document_width(n) for n in (1, 32, 33, 250, 512, 513)] == [32, 32, 48, 256, 512, 576]
+    assert len(DOCUMENT_WIDTHS) == 63 and 16 not in DOCUMENT_WIDTHS
+    assert FIXED_WIDTHS <= DOCUMENT_WIDTHS
+    assert all(0 <= document_width(n) - n < 16 for n in range(32, 513))
     pieces = [[1], [2, 1], [4, 2, 1], [8], [8, 2, 1]]
     assert [batch_pieces(n, 8) for n in (1, 3, 7, 8, 11)] == pieces
     assert batch_pieces(5, 3) == [2, 2, 1] and batch_pieces(0, 8) == []
@@ -178,16 +185,21 @@ def test_padding_to_fixed_shapes_does_not_move_a_vector(
     monkeypatch.setattr(ov_embedder, "_run", shapes)
     padded = ov_embedder.embed_documents(texts)
     alone = np.stack([ov_embedder.embed_documents([t])[0] for t in texts])
+    documents_seen = set(shapes.seen)
+    shapes.seen.clear()
     query = ov_embedder.embed_query(QUERY)
 
-    assert {w for _, w in shapes.seen} <= FIXED_WIDTHS
-    assert {b for b, _ in shapes.seen} <= {1, 2}
+    assert {w for _, w in documents_seen} <= DOCUMENT_WIDTHS
+    assert {w for _, w in documents_seen} - FIXED_WIDTHS  # documents do use the finer widths
+    assert {w for _, w in shapes.seen} <= FIXED_WIDTHS  # a question: the coarser widths
+    assert {b for b, _ in documents_seen | set(shapes.seen)} <= {1, 2}
+    # Rows are batched by token count and come back in input order, each as embedded alone.
     assert np.abs(alone - padded).max() <= 1e-4
     monkeypatch.setattr(ov_embedder, "fixed_shapes", False)
     shapes.seen.clear()
     longer = [i for i, n in enumerate(ov_embedder.count_tokens(texts)) if n >= 8]
     exact = ov_embedder.embed_documents([texts[i] for i in longer])
-    assert not {w for _, w in shapes.seen} <= FIXED_WIDTHS
+    assert not {w for _, w in shapes.seen} <= DOCUMENT_WIDTHS
     assert np.abs(exact - padded[longer]).max() <= 1e-4
     assert ov_embedder.embed_query(QUERY) == pytest.approx(query, abs=1e-4)
 
