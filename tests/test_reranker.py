@@ -187,6 +187,20 @@ def test_build_reranker(make_settings: Callable[..., Settings], fake_openai: Fak
     assert remote.score("password", ["password reset", "foxes"]) == [1.0, 0.0]
 
 
+def test_the_batch_is_4_on_a_cpu_and_8_on_a_gpu_unless_set(
+    make_settings: Callable[..., Settings], reranker_path: Path
+) -> None:
+    from bot.answer.rerankers import rerank_batch_size
+
+    unset = make_settings(reranker_model=str(reranker_path), reranker_instruction=INSTRUCTION)
+    assert unset.reranker_batch_size is None
+    assert (rerank_batch_size(unset, "cpu"), rerank_batch_size(unset, "cuda")) == (4, 8)
+    pinned = make_settings(reranker_batch_size=16)
+    assert (rerank_batch_size(pinned, "cpu"), rerank_batch_size(pinned, "cuda")) == (16, 16)
+    local = build_reranker(unset)  # make_settings runs on the CPU
+    assert isinstance(local, Qwen3Reranker) and local.batch_size == 4
+
+
 def test_build_reranker_loads_a_local_model(
     make_settings: Callable[..., Settings], reranker_path: Path, recipe: Recipe
 ) -> None:

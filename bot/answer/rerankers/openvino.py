@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bot.answer.rerankers import rerank_batch_size
 from bot.answer.rerankers.qwen3 import Qwen3Reranker, common_prefix_length
 from config.logger import get_logger
 from config.settings import Settings
@@ -341,7 +342,7 @@ def open_reranker(settings: Settings, automatic: bool) -> OpenVINOReranker | Non
             dtype=settings.dtype,
             instruction=settings.reranker_instruction,
             max_length=settings.reranker_max_length,
-            batch_size=settings.reranker_batch_size,
+            batch_size=rerank_batch_size(settings, "cpu"),
         )
 
     return or_torch(build, automatic, "reranker")
