@@ -6,7 +6,8 @@ L2 normalisation. Texts are padded on the right and the graph is causal, so a te
 token never sees padding and no attention mask is needed (left-padded rows come out as NaN in
 OpenVINO). Widths are padded up to a few fixed ones and batches cut into power-of-two sizes, so
 the CPU plugin builds kernels for a shape once and reuses them (each new shape costs it new
-kernels and buffers; see bot/answer/rerankers/openvino.py). sentence-transformers' own
+kernels and buffers; see bot/answer/rerankers/openvino.py). A call's batches run on all the
+compiled model's streams at once (`Runner.map`). sentence-transformers' own
 OpenVINO backend needs optimum-intel, which pins transformers < 5 here, hence the direct export.
 """
 
@@ -101,7 +102,8 @@ class OpenVINOEmbedder:
             str(entry / TOKENIZER), padding_side="right"
         )
         self._counter = TokenCounter(self.tokenizer)
-        compiled = compile_ir(entry, dtype)
+        # Indexing sends many batches at once (Runner.map): streams keep every core busy.
+        compiled = compile_ir(entry, dtype, throughput=True)
         self._run = Runner(compiled)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
         self.precision = precision_of(compiled, quantization)
@@ -151,7 +153,7 @@ class OpenVINOEmbedder:
             sizes = [
                 min(self.batch_size, len(rows) - i) for i in range(0, len(rows), self.batch_size)
             ]
-        out: np.ndarray | None = None
+        pieces, batches = [], []
         start = 0
         for size in sizes:
             piece = order[start : start + size]
@@ -162,12 +164,14 @@ class OpenVINOEmbedder:
             for row, i in enumerate(piece):
                 ids[row, : len(rows[i])] = rows[i]
             last = np.asarray([len(rows[i]) - 1 for i in piece], dtype=np.int64)
-            pooled = self._run([ids, last])[0]
-            if out is None:
-                out = np.zeros((len(rows), pooled.shape[1]), dtype=np.float32)
-            out[piece] = pooled
-        if out is None:
+            pieces.append(piece)
+            batches.append((ids, last))
+        if not batches:
             return np.zeros((0, self.dim), dtype=np.float32)
+        pooled = self._run.map(batches) if len(batches) > 1 else [self._run(batches[0])[0]]
+        out = np.zeros((len(rows), pooled[0].shape[1]), dtype=np.float32)
+        for piece, vectors in zip(pieces, pooled, strict=True):
+            out[piece] = vectors
         return normalise(out[:, : self.dim])
 
     def _encode_documents(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:

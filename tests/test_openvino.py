@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from indexer.embedding import LocalEmbedder, build_embedder
 from indexer.model_cache import MANIFEST, ModelCache, models_dir
 from indexer.openvino_runtime import (
     BackendUnavailable,
+    Runner,
     batch_pieces,
     choose_backend,
     document_width,
@@ -123,13 +124,18 @@ def test_reranker_scores_are_within_1e2_of_torch_fp32_in_the_same_order(
 class Shapes:
     """Wraps a model's Runner and records the shape of each call's input_ids."""
 
-    def __init__(self, run: Callable[..., list[np.ndarray]]) -> None:
+    def __init__(self, run: Runner) -> None:
         self.run = run
         self.seen: list[tuple[int, ...]] = []
 
     def __call__(self, inputs: list[np.ndarray], outputs: int = 1) -> list[np.ndarray]:
         self.seen.append(tuple(inputs[0].shape))
         return self.run(inputs, outputs)
+
+    def map(self, batches: Iterable[Sequence[np.ndarray]]) -> list[np.ndarray]:
+        batches = list(batches)
+        self.seen.extend(tuple(inputs[0].shape) for inputs in batches)
+        return self.run.map(batches)
 
 
 FIXED_WIDTHS = {padded_width(n) for n in range(1, 8193)}
