@@ -352,6 +352,8 @@ class Runner:
         for count, inputs in enumerate(batches, start=1):
             queue.start_async(list(inputs), count - 1)
         queue.wait_all()
+        if len(results) != count:
+            raise RuntimeError(f"OpenVINO answered {len(results)} of {count} batches")
         return [results[i] for i in range(count)]
 
 
