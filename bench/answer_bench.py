@@ -2,14 +2,14 @@
 
 What a person waits for before the LLM starts writing, with the default Qwen3-0.6B models
 (published configurations, random weights: they cost what the real ones cost) on torch (the
-default dtype) and on OpenVINO (int8 weights; int8-static), in one process:
+default dtype) and on OpenVINO (int8 weights; int8-static, the default), in one process:
 
 - the index: Milvus Lite in a temporary folder holding 5,000 chunks of milvus-docs prose
   (~300 tokens each, cycled) with random unit vectors (what is timed is the search, not
   recall, and embedding 5,000 chunks here would take an hour);
 - each question goes through `bot.answer.retrieval.Retriever.retrieve`, exactly as an answer
   does: embed the question, hybrid search (dense + BM25, 20 candidates), rerank the best 8
-  (DOCSBOT_RERANK_CANDIDATES' CPU default).
+  (DOCSBOT_RERANK_CANDIDATES' CPU default) in batches of 4 (the reranker's CPU default).
 
 Every question is new, so its shapes (question length, candidates' widths, batch sizes) are
 too: the OpenVINO models pad them to a few fixed shapes, whose kernels the first questions
@@ -53,6 +53,7 @@ from benchlib import (
 from embed_bench import CACHE, build_embedding_model
 from rerank_bench import INSTRUCTION, build_model_dir
 
+from bot.answer.rerankers import CPU_BATCH
 from bot.answer.retrieval import Retriever
 from config.settings import Settings
 from indexer.chunking import Chunk
@@ -116,7 +117,7 @@ def backends(
     malloc_trim()
     before = rss_bytes()
     embedder = LocalEmbedder(str(embed_path))
-    reranker = Qwen3Reranker.load(str(rerank_path), instruction=INSTRUCTION)
+    reranker = Qwen3Reranker.load(str(rerank_path), instruction=INSTRUCTION, batch_size=CPU_BATCH)
     out[f"torch {embedder.precision}"] = (embedder, reranker, (rss_bytes() - before) / MIB)
     if not openvino_installed():
         log('openvino: skipped, the extra is not installed (pip install "docsbot[openvino]")')
@@ -131,7 +132,11 @@ def backends(
         cache = CACHE / "models"
         ov_embedder = OpenVINOEmbedder(str(embed_path), cache_dir=cache, quantization=quantization)
         ov_reranker = OpenVINOReranker.open(
-            str(rerank_path), cache_dir=cache, instruction=INSTRUCTION, quantization=quantization
+            str(rerank_path),
+            cache_dir=cache,
+            instruction=INSTRUCTION,
+            quantization=quantization,
+            batch_size=CPU_BATCH,
         )
         log(f"openvino {quantization}: ready in {started():.1f} s (exports included if new)")
         ov_embedder.fixed_shapes = ov_reranker.fixed_shapes = not exact_shapes

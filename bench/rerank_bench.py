@@ -9,11 +9,11 @@ A Qwen3 causal LM with the published Qwen3-Reranker-0.6B configuration and rando
   the no/yes columns at the last position, log_softmax, exp) in fp32, all 10 in one batch: the
   reference every other score is compared with.
 - torch: bot.answer.rerankers.Qwen3Reranker in its default configuration on this machine (bf16
-  where indexer.hardware.pick_dtype("auto", "cpu") says so), and the same class in fp32, to
-  separate the algorithmic gain from the precision gain.
+  where indexer.hardware.pick_dtype("auto", "cpu") says so; 4 pairs a batch, the CPU default),
+  and the same class in fp32, to separate the algorithmic gain from the precision gain.
 - openvino: bot.answer.rerankers.openvino.OpenVINOReranker (the same computation exported once)
-  with int8 weights (the default) and int8-static (weights and activations); cached under the
-  same folder, `models/`. Skipped without the extra.
+  with int8 weights and int8-static (weights and activations, the default), 4 pairs a batch
+  too; cached under the same folder, `models/`. Skipped without the extra.
 
 Each is warmed up once, then the repetitions are interleaved. Printed: median seconds, the
 speed ratios to torch (default dtype) and to the recipe, peak RSS above the pre-call RSS while
@@ -57,6 +57,7 @@ from benchlib import (
     texts_of_lengths,
 )
 
+from bot.answer.rerankers import CPU_BATCH
 from bot.answer.rerankers.qwen3 import Qwen3Reranker
 from indexer.hardware import pick_dtype
 from indexer.openvino_runtime import openvino_installed
@@ -138,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def ours_on(model: Any) -> Qwen3Reranker:
-        return Qwen3Reranker(model, tokenizer, name="bench", instruction=INSTRUCTION)
+        return Qwen3Reranker(
+            model, tokenizer, name="bench", instruction=INSTRUCTION, batch_size=CPU_BATCH
+        )
 
     torch_label = f"torch_{str(ours_dtype).removeprefix('torch.')}"
     rerankers: dict[str, Any] = {
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 cache_dir=CACHE / "models",
                 instruction=INSTRUCTION,
                 quantization=quantization,
+                batch_size=CPU_BATCH,
             )
             log(f"openvino {quantization}: ready in {started():.1f} s (export included if new)")
     else:
