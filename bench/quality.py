@@ -13,7 +13,7 @@ beside `hybrid` (the fusion of bot.answer.retrieval), and whether hybrid keeps w
 its best single retriever on recall@1 and recall@5 on every set. The exit status is 1 when it
 does not. --tune cross-validates the fusion (RRF, min-max, DBSF, z-score, confidence gap,
 for both rankings or for BM25's alone; BM25's weight) over the sets marked for tuning: choose
-on half of them, report on the other half (six sets: three and three), then swap; and prints
+on half of them, report on the other half (eight sets: four and four), then swap; and prints
 the fusion this procedure picks (docs/evaluation.md).
 
     .venv/bin/python bench/quality.py                      # every set whose corpus is present

@@ -168,7 +168,7 @@ class OpenVINOEmbedder:
             batches.append((ids, last))
         if not batches:
             return np.zeros((0, self.dim), dtype=np.float32)
-        pooled = self._run.map(batches) if len(batches) > 1 else [self._run(batches[0])[0]]
+        pooled = self._run.map(batches)
         out = np.zeros((len(rows), pooled[0].shape[1]), dtype=np.float32)
         for piece, vectors in zip(pieces, pooled, strict=True):
             out[piece] = vectors

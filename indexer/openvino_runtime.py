@@ -335,26 +335,30 @@ class Runner:
 
     def map(self, batches: Iterable[Sequence[np.ndarray]]) -> list[np.ndarray]:
         """Each batch's first output, in order, with as many batches in flight as the compiled
-        model has streams (one at a time on a LATENCY model)."""
+        model has streams (one at a time on a LATENCY model). A lone batch, such as a question,
+        goes through this thread's request, without an async queue's requests and buffers."""
         import openvino
 
+        batches = list(batches)
+        if len(batches) == 1:
+            return [self(batches[0])[0]]
         queue = getattr(self._local, "queue", None)
         if queue is None:
             jobs = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
             queue = self._local.queue = openvino.AsyncInferQueue(self.compiled, max(1, jobs))
-        results: dict[int, np.ndarray] = {}
+        results: list[np.ndarray | None] = [None] * len(batches)
 
         def keep(request: openvino.InferRequest, index: int) -> None:
             results[index] = np.array(request.get_output_tensor(0).data)
 
         queue.set_callback(keep)
-        count = 0
-        for count, inputs in enumerate(batches, start=1):
-            queue.start_async(list(inputs), count - 1)
+        for index, inputs in enumerate(batches):
+            queue.start_async(list(inputs), index)
         queue.wait_all()
-        if len(results) != count:
-            raise RuntimeError(f"OpenVINO answered {len(results)} of {count} batches")
-        return [results[i] for i in range(count)]
+        done = [r for r in results if r is not None]
+        if len(done) != len(batches):
+            raise RuntimeError(f"OpenVINO answered {len(done)} of {len(batches)} batches")
+        return done
 
 
 def or_torch(build: Callable[[], T], automatic: bool, role: str) -> T | None:
