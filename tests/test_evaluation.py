@@ -3,7 +3,6 @@ eval` over several question files against the configured index."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bench import rule, tuning
+from bench.tuning import Criterion
 from bot.answer.evaluation import (
     EvalCase,
     EvalFileError,
@@ -79,21 +80,39 @@ def test_score_modes_fuses_the_searched_rankings() -> None:
     assert results["hybrid"]["recall@1"] == 1.0
 
 
+@pytest.mark.parametrize("criterion", ["holds", "resampled"])
 @pytest.mark.parametrize(("sets", "choices", "reports"), [(4, 6, 12), (5, 20, 50)])
-def test_cross_validation_splits_any_number_of_sets(sets: int, choices: int, reports: int) -> None:
+def test_cross_validation_splits_any_number_of_sets(
+    sets: int, choices: int, reports: int, criterion: Criterion
+) -> None:
     # bench/quality.py --tune: four sets split two and two (each split once, not again as its
     # complement); five split two and three, choosing on either side of every split.
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "bench" / "quality.py")
-    assert spec is not None and spec.loader is not None
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
     case = Searched(EvalCase("q", frozenset(["a.md"])), [hit("a.md")], [hit("b.md"), hit("a.md")])
-    quality._TUNING.update({f"set{i}": [case] for i in range(sets)})
-    report, (held, _mean), _fusion = quality.cross_validate(quality.EQUAL[:2])
+    tuning._TUNING.clear()
+    tuning._TUNING.update({f"set{i}": [case] for i in range(sets)})
+    tuning._scored.cache_clear()
+    report, (held, _mean), _fusion = tuning.cross_validate(tuning.EQUAL[:2], criterion)
     lines = report.splitlines()
     assert sum(line.startswith("tuned on ") for line in lines) == choices
     assert sum(line.lstrip().startswith("held-out set") for line in lines) == reports
     assert held == reports
+
+
+def test_the_chance_that_the_rule_holds_on_resampled_questions() -> None:
+    # bench/rule.py: 24 questions, dense finds 18 first. A hybrid that finds the same ones
+    # holds on every resample; one that loses a single question to dense (and gains none)
+    # holds only on the resamples that leave that question out: (23/24)^24 = 0.36 of them,
+    # since one question (1/24) is more than the 0.02 allowed.
+    dense = [1] * 18 + [2] * 6
+    same: dict[str, list[int | None]] = {"dense": dense, "bm25": [None] * 24, "hybrid": dense}
+    assert rule.hold_chance(same) == 1.0
+    lost = dict(same, hybrid=[2, *dense[1:]])
+    assert rule.hold_chance(lost) == pytest.approx((23 / 24) ** 24, abs=0.03)
+    gained = dict(same, hybrid=[1] * 24)
+    assert rule.hold_chance(gained) == 1.0
+    # Recall@5 counts too: a question dense ranks second, lost from hybrid's first five.
+    missed = dict(same, hybrid=[*dense[:18], None, *dense[19:]])
+    assert rule.hold_chance(missed) == pytest.approx((23 / 24) ** 24, abs=0.03)
 
 
 def cli_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

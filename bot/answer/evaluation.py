@@ -101,8 +101,8 @@ def search_cases(
     return searched
 
 
-def score_modes(searched: Sequence[Searched], fuse: Fuse) -> dict[str, dict[str, float]]:
-    """Dense, BM25 and hybrid (`fuse`d) metrics of already searched questions."""
+def mode_ranks(searched: Sequence[Searched], fuse: Fuse) -> dict[str, list[int | None]]:
+    """Per mode (dense, BM25, hybrid `fuse`d), each question's first relevant rank."""
     ranks: dict[str, list[int | None]] = {"dense": [], "bm25": [], "hybrid": []}
     for item in searched:
         sources = item.case.sources
@@ -110,7 +110,12 @@ def score_modes(searched: Sequence[Searched], fuse: Fuse) -> dict[str, dict[str,
         ranks["bm25"].append(first_relevant_rank(item.bm25, sources))
         hybrid = fuse(item.case.q, item.dense, item.bm25, DEPTH)
         ranks["hybrid"].append(first_relevant_rank(hybrid, sources))
-    return {mode: summarise(values) for mode, values in ranks.items()}
+    return ranks
+
+
+def score_modes(searched: Sequence[Searched], fuse: Fuse) -> dict[str, dict[str, float]]:
+    """Dense, BM25 and hybrid (`fuse`d) metrics of already searched questions."""
+    return {mode: summarise(values) for mode, values in mode_ranks(searched, fuse).items()}
 
 
 def evaluate(
