@@ -31,10 +31,19 @@ SLACK = 1e-9  # a tie must not fail on float rounding
 MODES = ("dense", "bm25", "hybrid")
 
 
+def within(
+    hybrid: float | np.ndarray, best: float | np.ndarray, tolerance: float = TOLERANCE
+) -> bool | np.ndarray:
+    """The rule's comparison, on one set's recalls or on arrays of resampled ones."""
+    return hybrid >= best - tolerance - SLACK
+
+
 def holds(results: Results, mode: str = "hybrid") -> bool:
     return all(
-        results[mode][f"recall@{k}"]
-        >= max(results["dense"][f"recall@{k}"], results["bm25"][f"recall@{k}"]) - TOLERANCE - SLACK
+        within(
+            results[mode][f"recall@{k}"],
+            max(results["dense"][f"recall@{k}"], results["bm25"][f"recall@{k}"]),
+        )
         for k in CUTOFFS
     )
 
@@ -57,7 +66,7 @@ def hold_chance(
             [[r is not None and r <= cutoff for r in ranks[mode]] for mode in MODES], dtype=float
         )
         recall = found[:, draws].mean(axis=2)  # mode x round
-        held &= recall[2] >= np.maximum(recall[0], recall[1]) - tolerance - SLACK
+        held &= within(recall[2], np.maximum(recall[0], recall[1]), tolerance)
     return float(held.mean())
 
 
